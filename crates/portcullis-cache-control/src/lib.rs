@@ -1,0 +1,1 @@
+//! Cache-Control layer for portcullis (work in progress).

@@ -1,0 +1,1 @@
+//! Cookie layer for portcullis (work in progress).

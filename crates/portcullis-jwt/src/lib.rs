@@ -1,0 +1,1 @@
+//! JWT validation for portcullis (work in progress).

@@ -1,0 +1,1 @@
+//! Redis session store for portcullis (work in progress).

@@ -1,0 +1,1 @@
+//! Server-side sessions for portcullis (work in progress).
