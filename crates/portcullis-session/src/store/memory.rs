@@ -1,0 +1,327 @@
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use moka::notification::RemovalCause;
+use moka::ops::compute::Op;
+use moka::sync::Cache;
+
+use super::{SessionRecord, SessionStore, StoreError, StoreErrorKind, StoreFuture};
+use crate::id::SessionIdHash;
+use crate::time::Timestamp;
+
+/// Default [`MemoryStoreBuilder::max_sessions`].
+pub const DEFAULT_MAX_SESSIONS: u64 = 1_000_000;
+
+type SubjectIndex = Arc<Mutex<HashMap<Arc<str>, HashSet<SessionIdHash>>>>;
+
+/// The embedded session store: an in-process [`moka`] cache.
+///
+/// * bounded: at most [`max_sessions`](MemoryStoreBuilder::max_sessions) sessions (default
+///   1,000,000); beyond that the cache evicts the sessions least likely to be used again, which
+///   logs those users out, so size it for your peak;
+/// * each entry expires at its [`SessionRecord::expires_at`] (the earlier of the idle and the
+///   absolute deadline), moved forward by `touch`;
+/// * a subject index serves "log out everywhere" and "your devices".
+///
+/// Sessions live in this process only: with several instances use a shared store (Redis).
+/// Cloning is cheap and shares the sessions.
+///
+/// ```
+/// use portcullis_session::store::{MemoryStore, SessionStore};
+///
+/// let store = MemoryStore::builder().max_sessions(10_000).build();
+/// # let _ = store;
+/// ```
+#[derive(Clone)]
+pub struct MemoryStore {
+    cache: Cache<SessionIdHash, Arc<SessionRecord>>,
+    subjects: SubjectIndex,
+}
+
+/// Builds a [`MemoryStore`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct MemoryStoreBuilder {
+    max_sessions: u64,
+}
+
+impl Default for MemoryStoreBuilder {
+    fn default() -> Self {
+        Self {
+            max_sessions: DEFAULT_MAX_SESSIONS,
+        }
+    }
+}
+
+impl MemoryStoreBuilder {
+    /// The most sessions kept at once (default 1,000,000).
+    pub fn max_sessions(mut self, max: u64) -> Self {
+        self.max_sessions = max;
+        self
+    }
+
+    /// Builds the store.
+    pub fn build(self) -> MemoryStore {
+        let subjects: SubjectIndex = Arc::default();
+        let index = Arc::clone(&subjects);
+        let cache = Cache::builder()
+            .max_capacity(self.max_sessions)
+            .expire_after(RecordExpiry)
+            .eviction_listener(
+                move |key: Arc<SessionIdHash>, value: Arc<SessionRecord>, cause| {
+                    if cause != RemovalCause::Replaced {
+                        unindex(&index, &value.subject, &key);
+                    }
+                },
+            )
+            .build();
+        MemoryStore { cache, subjects }
+    }
+}
+
+fn unindex(index: &SubjectIndex, subject: &str, id: &SessionIdHash) {
+    let mut map = index.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(set) = map.get_mut(subject) {
+        set.remove(id);
+        if set.is_empty() {
+            map.remove(subject);
+        }
+    }
+}
+
+impl MemoryStore {
+    /// A store with the default capacity.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder to set the capacity.
+    pub fn builder() -> MemoryStoreBuilder {
+        MemoryStoreBuilder::default()
+    }
+
+    /// The number of sessions held (approximate: moka counts lazily; call
+    /// [`run_pending_tasks`](Self::run_pending_tasks) first for an exact figure).
+    pub fn len(&self) -> u64 {
+        self.cache.entry_count()
+    }
+
+    /// Whether the store holds no sessions (approximate, see [`len`](Self::len)).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Runs moka's pending maintenance (evictions, expirations, eviction notifications).
+    pub fn run_pending_tasks(&self) {
+        self.cache.run_pending_tasks();
+    }
+
+    fn index(&self, subject: &str, id: SessionIdHash) {
+        let mut map = self.subjects.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(set) = map.get_mut(subject) {
+            set.insert(id);
+        } else {
+            map.insert(Arc::from(subject), HashSet::from([id]));
+        }
+    }
+
+    fn ids_of(&self, subject: &str) -> Vec<SessionIdHash> {
+        let map = self.subjects.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(subject)
+            .map(|set| set.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    fn live(&self, id: &SessionIdHash) -> Option<Arc<SessionRecord>> {
+        self.cache
+            .get(id)
+            .filter(|record| !record.is_expired(Timestamp::now()))
+    }
+
+    fn create_sync(&self, record: &SessionRecord) -> Result<u64, StoreError> {
+        let mut stored = record.clone();
+        stored.version = 1;
+        let stored = Arc::new(stored);
+        let result = self
+            .cache
+            .entry(record.id_hash)
+            .and_compute_with(|existing| match existing {
+                Some(entry) if !entry.value().is_expired(Timestamp::now()) => Op::Nop,
+                _ => Op::Put(stored),
+            });
+        match result {
+            moka::ops::compute::CompResult::Inserted(_)
+            | moka::ops::compute::CompResult::ReplacedWith(_) => {
+                self.index(&record.subject, record.id_hash);
+                Ok(1)
+            }
+            _ => Err(StoreError::new(StoreErrorKind::AlreadyExists)),
+        }
+    }
+
+    fn update_sync(&self, record: &SessionRecord) -> Result<u64, StoreError> {
+        let mut outcome = Err(StoreError::new(StoreErrorKind::NotFound));
+        let next = record.version.saturating_add(1);
+        self.cache
+            .entry(record.id_hash)
+            .and_compute_with(|existing| match existing {
+                Some(entry) if !entry.value().is_expired(Timestamp::now()) => {
+                    let current = entry.value();
+                    if current.version != record.version {
+                        outcome = Err(StoreError::new(StoreErrorKind::Conflict));
+                        Op::Nop
+                    } else if current.subject != record.subject {
+                        outcome = Err(StoreError::with_source(
+                            StoreErrorKind::Other,
+                            "update must not change the subject",
+                        ));
+                        Op::Nop
+                    } else {
+                        let mut stored = record.clone();
+                        stored.version = next;
+                        stored.last_seen = stored.last_seen.max(current.last_seen);
+                        outcome = Ok(next);
+                        Op::Put(Arc::new(stored))
+                    }
+                }
+                _ => Op::Nop,
+            });
+        outcome
+    }
+
+    fn touch_sync(&self, id: &SessionIdHash, last_seen: Timestamp) -> bool {
+        let mut found = false;
+        self.cache
+            .entry(*id)
+            .and_compute_with(|existing| match existing {
+                Some(entry) if !entry.value().is_expired(Timestamp::now()) => {
+                    found = true;
+                    let current = entry.value();
+                    if last_seen <= current.last_seen {
+                        return Op::Nop;
+                    }
+                    let mut stored = SessionRecord::clone(current);
+                    stored.last_seen = last_seen;
+                    Op::Put(Arc::new(stored))
+                }
+                _ => Op::Nop,
+            });
+        found
+    }
+
+    fn delete_sync(&self, id: &SessionIdHash) -> bool {
+        match self.cache.remove(id) {
+            Some(record) => {
+                unindex(&self.subjects, &record.subject, id);
+                !record.is_expired(Timestamp::now())
+            }
+            None => false,
+        }
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("sessions", &self.cache.entry_count())
+            .field("max_sessions", &self.cache.policy().max_capacity())
+            .finish()
+    }
+}
+
+impl SessionStore for MemoryStore {
+    fn load<'a>(&'a self, id: &'a SessionIdHash) -> StoreFuture<'a, Option<SessionRecord>> {
+        let found = self.live(id).map(|record| SessionRecord::clone(&record));
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn create<'a>(&'a self, record: &'a SessionRecord) -> StoreFuture<'a, u64> {
+        Box::pin(std::future::ready(self.create_sync(record)))
+    }
+
+    fn update<'a>(&'a self, record: &'a SessionRecord) -> StoreFuture<'a, u64> {
+        Box::pin(std::future::ready(self.update_sync(record)))
+    }
+
+    fn touch<'a>(
+        &'a self,
+        id: &'a SessionIdHash,
+        last_seen: Timestamp,
+        _expires_at: Timestamp,
+    ) -> StoreFuture<'a, bool> {
+        // The expiry follows from the record's own deadlines (see `RecordExpiry`).
+        Box::pin(std::future::ready(Ok(self.touch_sync(id, last_seen))))
+    }
+
+    fn delete<'a>(&'a self, id: &'a SessionIdHash) -> StoreFuture<'a, bool> {
+        Box::pin(std::future::ready(Ok(self.delete_sync(id))))
+    }
+
+    fn delete_all_of_subject<'a>(
+        &'a self,
+        subject: &'a str,
+    ) -> StoreFuture<'a, Vec<SessionIdHash>> {
+        let ids = {
+            let mut map = self.subjects.lock().unwrap_or_else(PoisonError::into_inner);
+            map.remove(subject)
+                .map(|set| set.into_iter().collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        let mut deleted = Vec::with_capacity(ids.len());
+        for id in ids {
+            if self.delete_sync(&id) {
+                deleted.push(id);
+            }
+        }
+        Box::pin(std::future::ready(Ok(deleted)))
+    }
+
+    fn sessions_of<'a>(&'a self, subject: &'a str) -> StoreFuture<'a, Vec<SessionRecord>> {
+        let records = self
+            .ids_of(subject)
+            .iter()
+            .filter_map(|id| self.live(id))
+            .filter(|record| record.subject == subject)
+            .map(|record| SessionRecord::clone(&record))
+            .collect();
+        Box::pin(std::future::ready(Ok(records)))
+    }
+}
+
+/// Expires each entry at its record's deadline, measured with the system clock.
+struct RecordExpiry;
+
+impl RecordExpiry {
+    fn remaining(record: &SessionRecord) -> Option<Duration> {
+        Some(record.expires_at().saturating_since(Timestamp::now()))
+    }
+}
+
+impl moka::Expiry<SessionIdHash, Arc<SessionRecord>> for RecordExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &SessionIdHash,
+        value: &Arc<SessionRecord>,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        Self::remaining(value)
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &SessionIdHash,
+        value: &Arc<SessionRecord>,
+        _updated_at: Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        Self::remaining(value)
+    }
+}
