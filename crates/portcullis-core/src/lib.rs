@@ -7,6 +7,8 @@
 //!   ([`DefaultRejectionResponse`] speaks RFC 6750 for HTTP and `grpc-status` for gRPC);
 //! * [`AccessToken`]: the credential an earlier layer found, for a later layer to validate;
 //! * [`ConfigError`]: what a builder returns when its configuration cannot work;
+//! * [`client`]: the client's IP ([`ClientIp`], [`ClientIpResolver`] with trusted proxies) and
+//!   the session binding policy ([`ClientBinding`], [`BindingPolicy`]);
 //! * small helpers: [`bearer_token`], [`constant_time_eq`], [`is_grpc`].
 //!
 //! ```
@@ -26,11 +28,18 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+pub mod client;
 mod config;
 mod credential;
 mod rejection;
 mod response;
 
+#[cfg(feature = "axum")]
+pub use client::ClientIpRejection;
+pub use client::{
+    AddPeerAddr, AddPeerAddrLayer, BindingMismatch, BindingPolicy, Cidr, ClientBinding, ClientIp,
+    ClientIpResolver, IpMatch, MismatchAction, PeerAddr, ProxyHeader, UserAgentMatch, peer_addr,
+};
 pub use config::ConfigError;
 pub use credential::{AccessToken, TokenSource, bearer_token, constant_time_eq, is_grpc};
 pub use rejection::{Rejection, RejectionKind};
