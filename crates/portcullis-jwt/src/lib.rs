@@ -3,4 +3,14 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+mod claims;
+mod error;
 pub mod http;
+pub mod jwks;
+mod validator;
+
+pub use claims::{Claims, StandardClaims};
+pub use error::{JwtError, JwtErrorKind};
+pub use jsonwebtoken::Algorithm;
+pub use jwks::{JwksCache, JwksCacheBuilder, JwksStats, KeyType};
+pub use validator::{DEFAULT_ALGORITHMS, Validator, ValidatorBuilder};

@@ -1,0 +1,241 @@
+//! JWK parsing: only public signature keys of the supported types survive.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde::Deserialize;
+
+/// The type of a verification key (and, for EC/OKP, its curve).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyType {
+    /// RSA (RS256/384/512, PS256/384/512).
+    Rsa,
+    /// EC P-256 (ES256).
+    EcP256,
+    /// EC P-384 (ES384).
+    EcP384,
+    /// OKP Ed25519 (EdDSA).
+    Ed25519,
+    /// A shared HMAC secret (HS256/384/512), only when configured explicitly.
+    Hmac,
+}
+
+impl KeyType {
+    /// Whether a token signed with `alg` can be verified with a key of this type.
+    pub fn fits(self, alg: Algorithm) -> bool {
+        use Algorithm::*;
+        match self {
+            Self::Rsa => matches!(alg, RS256 | RS384 | RS512 | PS256 | PS384 | PS512),
+            Self::EcP256 => alg == ES256,
+            Self::EcP384 => alg == ES384,
+            Self::Ed25519 => alg == EdDSA,
+            Self::Hmac => matches!(alg, HS256 | HS384 | HS512),
+        }
+    }
+}
+
+/// A parsed public key ready for verification.
+#[derive(Clone)]
+pub(crate) struct VerifyKey {
+    pub(crate) kid: Option<Arc<str>>,
+    pub(crate) key_type: KeyType,
+    /// The JWK's `alg`, when present: the only algorithm the key may be used with.
+    pub(crate) alg: Option<Algorithm>,
+    pub(crate) decoding: DecodingKey,
+}
+
+impl std::fmt::Debug for VerifyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyKey")
+            .field("kid", &self.kid)
+            .field("key_type", &self.key_type)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerifyKey {
+    /// Whether this key may verify a token signed with `alg`.
+    pub(crate) fn fits(&self, alg: Algorithm) -> bool {
+        self.key_type.fits(alg) && self.alg.is_none_or(|a| a == alg)
+    }
+}
+
+#[derive(Deserialize)]
+struct RawJwk {
+    kty: String,
+    kid: Option<String>,
+    alg: Option<String>,
+    #[serde(rename = "use")]
+    use_: Option<String>,
+    key_ops: Option<Vec<String>>,
+    n: Option<String>,
+    e: Option<String>,
+    crv: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+    d: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawJwks {
+    keys: Vec<serde_json::Value>,
+}
+
+/// The usable keys of a JWKS document, by `kid` (keys without `kid` in `anonymous`).
+#[derive(Debug, Default)]
+pub(crate) struct ParsedKeys {
+    pub(crate) by_kid: HashMap<Arc<str>, Arc<VerifyKey>>,
+    pub(crate) anonymous: Vec<Arc<VerifyKey>>,
+    pub(crate) skipped: usize,
+}
+
+impl ParsedKeys {
+    pub(crate) fn len(&self) -> usize {
+        self.by_kid.len() + self.anonymous.len()
+    }
+}
+
+/// Parses a JWKS document. Keys that are not usable public signature keys are skipped
+/// (and counted); a document that is not a JWKS at all is an error.
+pub(crate) fn parse_jwks(body: &[u8], min_rsa_bits: usize) -> Result<ParsedKeys, &'static str> {
+    let raw: RawJwks = serde_json::from_slice(body).map_err(|_| "not a JWKS document")?;
+    let mut out = ParsedKeys::default();
+    for value in raw.keys {
+        match serde_json::from_value::<RawJwk>(value)
+            .map_err(|_| "malformed JWK")
+            .and_then(|jwk| parse_jwk(&jwk, min_rsa_bits))
+        {
+            Ok(key) => {
+                let key = Arc::new(key);
+                match &key.kid {
+                    Some(kid) => {
+                        if out.by_kid.insert(kid.clone(), key.clone()).is_some() {
+                            tracing::warn!(kid = %kid, "JWKS has duplicate kid; keeping the last");
+                        }
+                    }
+                    None => out.anonymous.push(key),
+                }
+            }
+            Err(reason) => {
+                tracing::debug!(reason, "skipping JWK");
+                out.skipped += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn b64(value: Option<&String>) -> Result<Vec<u8>, &'static str> {
+    let value = value.ok_or("JWK lacks a required member")?;
+    URL_SAFE_NO_PAD
+        .decode(value.as_bytes())
+        .map_err(|_| "JWK member is not base64url")
+}
+
+fn parse_alg(alg: &str) -> Option<Algorithm> {
+    use Algorithm::*;
+    Some(match alg {
+        "RS256" => RS256,
+        "RS384" => RS384,
+        "RS512" => RS512,
+        "PS256" => PS256,
+        "PS384" => PS384,
+        "PS512" => PS512,
+        "ES256" => ES256,
+        "ES384" => ES384,
+        "EdDSA" => EdDSA,
+        "HS256" => HS256,
+        "HS384" => HS384,
+        "HS512" => HS512,
+        _ => return None,
+    })
+}
+
+/// Parses a token header's `alg` (only the names this crate knows).
+pub(crate) fn algorithm_from_name(alg: &str) -> Option<Algorithm> {
+    parse_alg(alg)
+}
+
+fn parse_jwk(jwk: &RawJwk, min_rsa_bits: usize) -> Result<VerifyKey, &'static str> {
+    if jwk.d.is_some() {
+        // A private key in a public JWKS is a misconfiguration of the IdP; do not use it.
+        return Err("JWK contains private material");
+    }
+    if let Some(use_) = &jwk.use_
+        && use_ != "sig"
+    {
+        return Err("JWK is not for signatures");
+    }
+    if let Some(ops) = &jwk.key_ops
+        && !ops.iter().any(|op| op == "verify")
+    {
+        return Err("JWK key_ops does not allow verify");
+    }
+    let alg = match &jwk.alg {
+        Some(name) => Some(parse_alg(name).ok_or("JWK alg not supported")?),
+        None => None,
+    };
+    let (key_type, decoding) = match jwk.kty.as_str() {
+        "RSA" => {
+            let n = b64(jwk.n.as_ref())?;
+            let e = b64(jwk.e.as_ref())?;
+            let n_bits = n
+                .iter()
+                .position(|b| *b != 0)
+                .map_or(0, |first| (n.len() - first) * 8);
+            if n_bits < min_rsa_bits {
+                return Err("RSA key too short");
+            }
+            if e.is_empty() || e.len() > 8 {
+                return Err("RSA exponent invalid");
+            }
+            (KeyType::Rsa, DecodingKey::from_rsa_raw_components(&n, &e))
+        }
+        "EC" => {
+            let (key_type, len) = match jwk.crv.as_deref() {
+                Some("P-256") => (KeyType::EcP256, 32),
+                Some("P-384") => (KeyType::EcP384, 48),
+                _ => return Err("EC curve not supported"),
+            };
+            let x = b64(jwk.x.as_ref())?;
+            let y = b64(jwk.y.as_ref())?;
+            if x.len() != len || y.len() != len {
+                return Err("EC coordinates have the wrong length");
+            }
+            let mut point = Vec::with_capacity(1 + 2 * len);
+            point.push(0x04);
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            (key_type, DecodingKey::from_ec_der(&point))
+        }
+        "OKP" => {
+            if jwk.crv.as_deref() != Some("Ed25519") {
+                return Err("OKP curve not supported");
+            }
+            let x = b64(jwk.x.as_ref())?;
+            if x.len() != 32 {
+                return Err("Ed25519 key has the wrong length");
+            }
+            (KeyType::Ed25519, DecodingKey::from_ed_der(&x))
+        }
+        // Symmetric keys never come from a JWKS: HMAC needs an explicitly configured secret.
+        "oct" => return Err("symmetric JWK refused"),
+        _ => return Err("JWK kty not supported"),
+    };
+    if let Some(alg) = alg
+        && !key_type.fits(alg)
+    {
+        return Err("JWK alg does not fit its key type");
+    }
+    Ok(VerifyKey {
+        kid: jwk.kid.as_deref().map(Arc::from),
+        key_type,
+        alg,
+        decoding,
+    })
+}
