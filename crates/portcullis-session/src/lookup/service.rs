@@ -1,0 +1,142 @@
+use std::fmt;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use portcullis_cookie::Cookies;
+use portcullis_core::{AccessToken, Rejection, ResponseForRejection, TokenSource, bearer_token};
+use tower_service::Service;
+
+use super::future::ResponseFuture;
+use crate::config::CredentialOrder;
+use crate::id::SessionId;
+use crate::manager::SessionManager;
+use crate::session::Session;
+
+/// The service of [`TokenLookupLayer`](super::TokenLookupLayer).
+#[derive(Clone)]
+pub struct TokenLookup<S, R> {
+    inner: S,
+    manager: SessionManager,
+    rejection: R,
+}
+
+impl<S: fmt::Debug, R: fmt::Debug> fmt::Debug for TokenLookup<S, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenLookup")
+            .field("inner", &self.inner)
+            .field("manager", &self.manager)
+            .field("rejection", &self.rejection)
+            .finish()
+    }
+}
+
+impl<S, R> TokenLookup<S, R> {
+    pub(crate) fn new(inner: S, manager: SessionManager, rejection: R) -> Self {
+        Self {
+            inner,
+            manager,
+            rejection,
+        }
+    }
+}
+
+/// The credential a request carries.
+enum Found {
+    Bearer(AccessToken, Option<Cookies>),
+    Cookie(SessionId, Cookies),
+    BadCookie(Cookies),
+    Nothing(Option<Cookies>),
+}
+
+fn find<B>(manager: &SessionManager, req: &Request<B>) -> Result<Found, Rejection> {
+    let config = manager.config();
+    let order = config.order;
+    let cookies = req.extensions().get::<Cookies>().cloned();
+    let from_cookie = || -> Option<Found> {
+        if !order.uses_cookie() {
+            return None;
+        }
+        let jar = cookies.clone()?;
+        let value = jar.get(&config.cookie_name)?;
+        Some(match SessionId::parse(value.value()) {
+            Some(id) => Found::Cookie(id, jar),
+            None => Found::BadCookie(jar),
+        })
+    };
+    let from_bearer = || -> Result<Option<Found>, Rejection> {
+        if !order.uses_bearer() {
+            return Ok(None);
+        }
+        Ok(bearer_token(req.headers())?.map(|token| {
+            Found::Bearer(
+                AccessToken::new(token, TokenSource::AuthorizationHeader),
+                cookies.clone(),
+            )
+        }))
+    };
+    let found = match order {
+        CredentialOrder::BearerThenCookie => match from_bearer()? {
+            Some(found) => Some(found),
+            None => from_cookie(),
+        },
+        _ => match from_cookie() {
+            Some(found) => Some(found),
+            None => from_bearer()?,
+        },
+    };
+    match found {
+        Some(found) => Ok(found),
+        None if order.uses_cookie() && cookies.is_none() => Err(Rejection::misconfigured(
+            "TokenLookupLayer needs CookieLayer outside it",
+        )),
+        None => Ok(Found::Nothing(cookies)),
+    }
+}
+
+impl<S, R, ReqBody, ResBody> Service<Request<ReqBody>> for TokenLookup<S, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    R: ResponseForRejection<ResBody>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody, R>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let manager = &self.manager;
+        match find(manager, &req) {
+            Err(rejection) => {
+                if rejection.kind() == portcullis_core::RejectionKind::Misconfigured {
+                    tracing::error!("{}", rejection.description());
+                }
+                ResponseFuture::rejected(&self.rejection, &req, rejection)
+            }
+            Ok(Found::BadCookie(cookies)) => {
+                manager.clear_cookie(&cookies);
+                let rejection = Rejection::session_invalid("malformed session cookie");
+                ResponseFuture::rejected(&self.rejection, &req, rejection)
+            }
+            Ok(Found::Bearer(token, cookies)) => {
+                let session = Session::anonymous(manager.clone(), cookies);
+                req.extensions_mut().insert(token);
+                req.extensions_mut().insert(session.clone());
+                ResponseFuture::inner(inner.call(req), session)
+            }
+            Ok(Found::Nothing(cookies)) => {
+                let session = Session::anonymous(manager.clone(), cookies);
+                req.extensions_mut().insert(session.clone());
+                ResponseFuture::inner(inner.call(req), session)
+            }
+            Ok(Found::Cookie(id, cookies)) => {
+                let lookup = Box::pin(manager.clone().lookup(id, cookies));
+                ResponseFuture::lookup(lookup, req, inner, self.rejection.clone())
+            }
+        }
+    }
+}

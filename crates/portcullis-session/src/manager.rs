@@ -1,0 +1,331 @@
+//! [`SessionManager`]: the configured session machinery shared by the layer and the handles.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use portcullis_cookie::{Cookie, Cookies};
+use portcullis_core::Rejection;
+
+use crate::config::{AccessTokenExpiry, SessionConfig};
+use crate::crypto::TokenCipher;
+use crate::error::SessionError;
+use crate::id::{SessionId, SessionIdHash};
+use crate::idp::RefreshError;
+use crate::revocation::{Revocation, RevocationEvent};
+use crate::session::{Session, SessionInfo};
+use crate::store::{SessionRecord, SessionStore, StoreError, StoreErrorKind};
+use crate::time::Timestamp;
+use crate::tokens::TokenSet;
+
+/// The configured sessions: store, cookie, timeouts, IdP and revocation. Built by
+/// [`SessionConfig::build`]; cheap to clone (shared).
+///
+/// Besides feeding the `TokenLookupLayer`, it offers the lifecycle operations that need no
+/// request: [`logout_everywhere`](Self::logout_everywhere),
+/// [`sessions_of`](Self::sessions_of), [`end_session`](Self::end_session).
+#[derive(Clone)]
+pub struct SessionManager {
+    pub(crate) shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: SessionConfig,
+    pub(crate) cipher: TokenCipher,
+    refresh_locks: Mutex<HashMap<SessionIdHash, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl fmt::Debug for SessionManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionManager")
+            .field("config", &self.shared.config)
+            .field("encrypted", &self.shared.cipher.is_enabled())
+            .finish()
+    }
+}
+
+/// A loaded, live session: record and opened tokens.
+pub(crate) struct Loaded {
+    pub(crate) record: SessionRecord,
+    pub(crate) tokens: TokenSet,
+}
+
+impl SessionManager {
+    pub(crate) fn new(config: SessionConfig, cipher: TokenCipher) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                config,
+                cipher,
+                refresh_locks: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub(crate) fn config(&self) -> &SessionConfig {
+        &self.shared.config
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.shared.config.clock.now()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.shared.config.store
+    }
+
+    /// The revocation channel.
+    pub fn revocation(&self) -> &Arc<dyn Revocation> {
+        &self.shared.config.revocation
+    }
+
+    /// Runs a store operation under the configured timeout.
+    pub(crate) async fn timed<T>(
+        &self,
+        op: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.shared.config.store_timeout, op).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::new(StoreErrorKind::Timeout)),
+        }
+    }
+
+    pub(crate) fn unavailable(&self, err: &StoreError) -> Rejection {
+        tracing::error!(error = %err, "session store failed; refusing the request");
+        Rejection::unavailable(
+            "the session store is unavailable",
+            self.shared.config.retry_after,
+        )
+    }
+
+    pub(crate) fn clear_cookie(&self, cookies: &Cookies) {
+        cookies.remove(Cookie::new(self.shared.config.cookie_name.to_string(), ""));
+    }
+
+    pub(crate) async fn publish(&self, event: RevocationEvent) {
+        if let Err(err) = self.revocation().publish(event).await {
+            tracing::warn!(error = %err, "revocation event not published");
+        }
+    }
+
+    /// Deletes `id` (best effort) and publishes its revocation.
+    async fn end(&self, id: &SessionIdHash) {
+        if let Err(err) = self.timed(self.store().delete(id)).await {
+            tracing::warn!(error = %err, session = ?id, "could not delete an ended session");
+        }
+        self.publish(RevocationEvent::Session(*id)).await;
+    }
+
+    /// The request-time lookup: cookie ID → live session, or the rejection.
+    pub(crate) async fn lookup(
+        self,
+        id: SessionId,
+        cookies: Cookies,
+    ) -> Result<Session, Rejection> {
+        let hash = id.hash();
+        let invalid = |reason: &'static str| {
+            self.clear_cookie(&cookies);
+            Rejection::session_invalid(reason)
+        };
+        let record = match self.timed(self.store().load(&hash)).await {
+            Ok(Some(record)) => record,
+            Ok(None) => return Err(invalid("unknown or expired session")),
+            Err(err) if err.kind() == StoreErrorKind::Corrupt => {
+                tracing::error!(error = %err, session = ?hash, "corrupt session record");
+                self.end(&hash).await;
+                return Err(invalid("unknown or expired session"));
+            }
+            Err(err) => return Err(self.unavailable(&err)),
+        };
+        let now = self.now();
+        if record.is_expired(now) {
+            self.end(&hash).await;
+            return Err(invalid("the session expired"));
+        }
+        let tokens = match self.shared.cipher.open(&record.tokens, &hash) {
+            Ok(tokens) => tokens,
+            Err(err) => {
+                tracing::error!(reason = err.as_str(), session = ?hash, "session tokens do not open");
+                self.end(&hash).await;
+                return Err(invalid("unknown or expired session"));
+            }
+        };
+        let mut loaded = Loaded { record, tokens };
+        if loaded.tokens.access_expired(now) {
+            loaded = match self.shared.config.expiry {
+                AccessTokenExpiry::EndSession => {
+                    self.end(&hash).await;
+                    return Err(invalid("the session ended with its access token"));
+                }
+                AccessTokenExpiry::Refresh => match self.refresh(&hash).await {
+                    Ok(loaded) => loaded,
+                    Err(RefreshOutcome::Ended) => {
+                        return Err(invalid("the session ended with its access token"));
+                    }
+                    Err(RefreshOutcome::Unavailable(rejection)) => return Err(rejection),
+                },
+            };
+        }
+        if now.saturating_since(loaded.record.last_seen) >= self.shared.config.touch_interval {
+            let mut touched = loaded.record.clone();
+            touched.last_seen = now;
+            match self
+                .timed(self.store().touch(&hash, now, touched.expires_at()))
+                .await
+            {
+                Ok(true) => loaded.record.last_seen = now,
+                Ok(false) => return Err(invalid("unknown or expired session")),
+                Err(err) => return Err(self.unavailable(&err)),
+            }
+        }
+        Ok(Session::authenticated(self, Some(cookies), loaded))
+    }
+
+    fn refresh_lock(&self, id: &SessionIdHash) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .shared
+            .refresh_locks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(lock) = locks.get(id).and_then(Weak::upgrade) {
+            return lock;
+        }
+        if locks.len() >= 1024 {
+            locks.retain(|_, weak| weak.strong_count() > 0);
+        }
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        locks.insert(*id, Arc::downgrade(&lock));
+        lock
+    }
+
+    /// Refreshes the access token of `id`, once however many requests ask together: the
+    /// first takes the per-session lock and calls the IdP; the others wait for the lock, then
+    /// find the fresh tokens in the store.
+    async fn refresh(&self, id: &SessionIdHash) -> Result<Loaded, RefreshOutcome> {
+        let lock = self.refresh_lock(id);
+        let _guard = lock.lock().await;
+        let unavailable = |err: &StoreError| RefreshOutcome::Unavailable(self.unavailable(err));
+        for _attempt in 0..3 {
+            let record = match self.timed(self.store().load(id)).await {
+                Ok(Some(record)) => record,
+                Ok(None) => return Err(RefreshOutcome::Ended),
+                Err(err) => return Err(unavailable(&err)),
+            };
+            let now = self.now();
+            let Ok(tokens) = self.shared.cipher.open(&record.tokens, id) else {
+                self.end(id).await;
+                return Err(RefreshOutcome::Ended);
+            };
+            if !tokens.access_expired(now) {
+                // Another request (or instance) refreshed while we waited.
+                return Ok(Loaded { record, tokens });
+            }
+            let (Some(idp), Some(refresh_token)) =
+                (&self.shared.config.idp, tokens.refresh_token())
+            else {
+                self.end(id).await;
+                return Err(RefreshOutcome::Ended);
+            };
+            let fresh = match idp.refresh(&tokens, refresh_token, now).await {
+                Ok(fresh) => fresh,
+                Err(RefreshError::Rejected) => {
+                    tracing::info!(session = ?id, "the IdP refused the refresh; ending the session");
+                    self.end(id).await;
+                    return Err(RefreshOutcome::Ended);
+                }
+                Err(RefreshError::Unavailable(err)) => {
+                    tracing::error!(error = %err, "token refresh failed; refusing the request");
+                    return Err(RefreshOutcome::Unavailable(Rejection::unavailable(
+                        "the identity provider is unavailable",
+                        self.shared.config.retry_after,
+                    )));
+                }
+            };
+            let mut record = record;
+            record.tokens = self.shared.cipher.seal(&fresh, id).map_err(|e| {
+                tracing::error!(error = %e, "no randomness for sealing tokens");
+                RefreshOutcome::Unavailable(Rejection::unavailable(
+                    "the session store is unavailable",
+                    self.shared.config.retry_after,
+                ))
+            })?;
+            match self.timed(self.store().update(&record)).await {
+                Ok(version) => {
+                    record.version = version;
+                    return Ok(Loaded {
+                        record,
+                        tokens: fresh,
+                    });
+                }
+                // Changed meanwhile (app data, or another instance refreshed): reload.
+                Err(err) if err.kind() == StoreErrorKind::Conflict => {}
+                Err(err) if err.kind() == StoreErrorKind::NotFound => {
+                    return Err(RefreshOutcome::Ended);
+                }
+                Err(err) => return Err(unavailable(&err)),
+            }
+        }
+        Err(RefreshOutcome::Unavailable(Rejection::unavailable(
+            "the session is changing too fast",
+            self.shared.config.retry_after,
+        )))
+    }
+
+    /// Ends every session of `subject` on every instance ("log out everywhere"): deletes them,
+    /// publishes the subject's revocation, and revokes their refresh tokens at the IdP (when
+    /// configured). Returns how many sessions ended.
+    pub async fn logout_everywhere(&self, subject: &str) -> Result<usize, SessionError> {
+        let records = self.timed(self.store().sessions_of(subject)).await?;
+        let deleted = self
+            .timed(self.store().delete_all_of_subject(subject))
+            .await?;
+        self.publish(RevocationEvent::Subject(subject.to_owned()))
+            .await;
+        if let Some(idp) = &self.shared.config.idp {
+            for record in &records {
+                if let Ok(tokens) = self.shared.cipher.open(&record.tokens, &record.id_hash)
+                    && let Err(err) = idp.revoke(&tokens).await
+                {
+                    tracing::warn!(error = %err, "IdP revocation failed during logout everywhere");
+                }
+            }
+        }
+        Ok(deleted.len())
+    }
+
+    /// The live sessions of `subject` ("your devices"), most recently used first.
+    pub async fn sessions_of(&self, subject: &str) -> Result<Vec<SessionInfo>, SessionError> {
+        let now = self.now();
+        let mut sessions: Vec<SessionInfo> = self
+            .timed(self.store().sessions_of(subject))
+            .await?
+            .iter()
+            .filter(|r| !r.is_expired(now))
+            .map(|r| SessionInfo::from_record(r, None))
+            .collect();
+        sessions.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+        Ok(sessions)
+    }
+
+    /// Ends one session by its hash (for example a device picked from
+    /// [`sessions_of`](Self::sessions_of)). Returns whether it existed.
+    pub async fn end_session(&self, id: &SessionIdHash) -> Result<bool, SessionError> {
+        let existed = self.timed(self.store().delete(id)).await?;
+        self.publish(RevocationEvent::Session(*id)).await;
+        Ok(existed)
+    }
+
+    pub(crate) fn seal(
+        &self,
+        tokens: &TokenSet,
+        id: &SessionIdHash,
+    ) -> Result<crate::store::StoredTokens, SessionError> {
+        Ok(self.shared.cipher.seal(tokens, id)?)
+    }
+}
+
+pub(crate) enum RefreshOutcome {
+    Ended,
+    Unavailable(Rejection),
+}
