@@ -14,3 +14,20 @@ pub use error::{JwtError, JwtErrorKind};
 pub use jsonwebtoken::Algorithm;
 pub use jwks::{JwksCache, JwksCacheBuilder, JwksStats, KeyType};
 pub use validator::{DEFAULT_ALGORITHMS, Validator, ValidatorBuilder};
+
+mod future;
+mod layer;
+mod service;
+
+pub use layer::JwtLayer;
+pub use service::Jwt;
+
+/// The response future of [`Jwt`].
+pub mod jwt {
+    pub use crate::future::ResponseFuture;
+}
+#[cfg(feature = "axum")]
+mod extract;
+pub mod policy;
+#[cfg(feature = "axum")]
+pub use extract::MissingClaims;
