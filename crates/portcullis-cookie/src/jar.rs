@@ -7,7 +7,7 @@ use cookie::{Cookie, CookieJar};
 use http::HeaderValue;
 
 use crate::config::{CookieKeys, CookieSecurity};
-use crate::parse::parse_cookie_headers;
+use crate::parse::{Pair, parse_cookie_headers};
 
 /// Configuration shared by every request of one `CookieLayer`.
 #[derive(Debug)]
@@ -87,7 +87,7 @@ struct Inner {
 
 #[derive(Default)]
 struct State {
-    parsed: Option<Vec<Cookie<'static>>>,
+    parsed: Option<Vec<Pair>>,
     changes: Vec<Cookie<'static>>,
 }
 
@@ -118,28 +118,29 @@ impl Cookies {
         if let Some(changed) = state.changes.iter().rev().find(|c| c.name() == name) {
             return (!is_removal(changed)).then(|| changed.clone());
         }
-        let inner = &self.inner;
-        state
-            .parsed
-            .get_or_insert_with(|| {
-                parse_cookie_headers(&inner.raw, inner.shared.max_bytes, inner.shared.max_cookies)
-            })
+        let raw = &self.inner.raw;
+        self.parsed(&mut state)
             .iter()
-            .find(|c| c.name() == name)
-            .cloned()
+            .find(|p| p.name(raw) == name)
+            .map(|p| p.to_cookie(raw))
     }
 
     /// Every cookie the request sent, as parsed (changes made during this request not
     /// included).
     pub fn request_cookies(&self) -> Vec<Cookie<'static>> {
         let mut state = self.state();
+        let raw = &self.inner.raw;
+        self.parsed(&mut state)
+            .iter()
+            .map(|p| p.to_cookie(raw))
+            .collect()
+    }
+
+    fn parsed<'s>(&self, state: &'s mut State) -> &'s [Pair] {
         let inner = &self.inner;
-        state
-            .parsed
-            .get_or_insert_with(|| {
-                parse_cookie_headers(&inner.raw, inner.shared.max_bytes, inner.shared.max_cookies)
-            })
-            .clone()
+        state.parsed.get_or_insert_with(|| {
+            parse_cookie_headers(&inner.raw, inner.shared.max_bytes, inner.shared.max_cookies)
+        })
     }
 
     /// Adds (or replaces) a cookie in the response. Attributes the cookie leaves unset get the
@@ -265,7 +266,12 @@ fn is_removal(cookie: &Cookie<'_>) -> bool {
 impl fmt::Debug for Cookies {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.state();
-        let names: Vec<&str> = state.parsed.iter().flatten().map(Cookie::name).collect();
+        let names: Vec<&str> = state
+            .parsed
+            .iter()
+            .flatten()
+            .map(|p| p.name(&self.inner.raw))
+            .collect();
         let changed: Vec<&str> = state.changes.iter().map(Cookie::name).collect();
         f.debug_struct("Cookies")
             .field("request", &names)

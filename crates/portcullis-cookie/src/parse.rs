@@ -1,21 +1,55 @@
 //! Lenient, bounded parsing of `Cookie` request headers.
+//!
+//! Parsing records where each valid pair lies in the raw header bytes; a `Cookie` value is only
+//! built for the cookies the app actually reads.
+
+use std::ops::Range;
 
 use cookie::Cookie;
 use http::HeaderValue;
 
 use crate::config::is_token;
 
-/// Parses `headers` into cookies, first occurrence of a name first (browsers send the most
+/// One valid `name=value` pair inside `headers[header]`.
+#[derive(Clone, Debug)]
+pub(crate) struct Pair {
+    header: usize,
+    name: Range<usize>,
+    value: Range<usize>,
+}
+
+impl Pair {
+    fn slice<'h>(headers: &'h [HeaderValue], header: usize, range: &Range<usize>) -> &'h str {
+        headers
+            .get(header)
+            .and_then(|h| h.as_bytes().get(range.clone()))
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn name<'h>(&self, headers: &'h [HeaderValue]) -> &'h str {
+        Self::slice(headers, self.header, &self.name)
+    }
+
+    pub(crate) fn to_cookie(&self, headers: &[HeaderValue]) -> Cookie<'static> {
+        Cookie::new(
+            self.name(headers).to_owned(),
+            Self::slice(headers, self.header, &self.value).to_owned(),
+        )
+    }
+}
+
+/// Finds the valid pairs of `headers`, first occurrence of a name only (browsers send the most
 /// specific path first). Reads at most `max_bytes` bytes in all and keeps at most
-/// `max_cookies` cookies; skips pairs that are malformed, not UTF-8, or hold control characters.
+/// `max_cookies` pairs; skips pairs that are malformed, not UTF-8, or hold control characters.
 pub(crate) fn parse_cookie_headers(
     headers: &[HeaderValue],
     max_bytes: usize,
     max_cookies: usize,
-) -> Vec<Cookie<'static>> {
-    let mut cookies: Vec<Cookie<'static>> = Vec::new();
+) -> Vec<Pair> {
+    let mut pairs: Vec<Pair> = Vec::new();
     let mut budget = max_bytes;
-    'headers: for header in headers {
+    'headers: for (index, header) in headers.iter().enumerate() {
         let mut bytes = header.as_bytes();
         if bytes.len() > budget {
             tracing::debug!(
@@ -30,39 +64,70 @@ pub(crate) fn parse_cookie_headers(
         } else {
             budget -= bytes.len();
         }
-        for pair in bytes.split(|b| *b == b';') {
-            if cookies.len() >= max_cookies {
+        let mut start = 0;
+        for raw in bytes.split(|b| *b == b';') {
+            let offset = start;
+            start += raw.len() + 1;
+            if pairs.len() >= max_cookies {
                 tracing::debug!(limit = max_cookies, "too many cookies; ignoring the rest");
                 break 'headers;
             }
-            if let Some(cookie) = parse_pair(pair)
-                && !cookies.iter().any(|c| c.name() == cookie.name())
-            {
-                cookies.push(cookie);
+            let Some((name, value)) = parse_pair(raw) else {
+                continue;
+            };
+            let pair = Pair {
+                header: index,
+                name: shift(name, offset),
+                value: shift(value, offset),
+            };
+            let name = pair.name(headers);
+            if !pairs.iter().any(|p| p.name(headers) == name) {
+                pairs.push(pair);
             }
         }
         if budget == 0 {
             break;
         }
     }
-    cookies
+    pairs
 }
 
-fn parse_pair(pair: &[u8]) -> Option<Cookie<'static>> {
-    let pair = pair.trim_ascii();
+fn shift(range: Range<usize>, by: usize) -> Range<usize> {
+    range.start + by..range.end + by
+}
+
+/// The name and value ranges of one pair, relative to `pair`, if the pair is valid.
+fn parse_pair(pair: &[u8]) -> Option<(Range<usize>, Range<usize>)> {
     let eq = pair.iter().position(|b| *b == b'=')?;
-    let (name, value) = pair.split_at(eq);
-    let name = std::str::from_utf8(name.trim_ascii()).ok()?;
-    let mut value = value.get(1..)?.trim_ascii();
-    if !is_token(name) {
+    let name = trim(pair, 0..eq);
+    let mut value = trim(pair, eq + 1..pair.len());
+    let name_str = std::str::from_utf8(pair.get(name.clone())?).ok()?;
+    if !is_token(name_str) {
         return None;
     }
-    if value.len() >= 2 && value.first() == Some(&b'"') && value.last() == Some(&b'"') {
-        value = value.get(1..value.len() - 1)?;
+    let raw_value = pair.get(value.clone())?;
+    if raw_value.len() >= 2 && raw_value.first() == Some(&b'"') && raw_value.last() == Some(&b'"') {
+        value = value.start + 1..value.end - 1;
     }
-    if value.iter().any(|b| b.is_ascii_control() || *b == b'"') {
+    let raw_value = pair.get(value.clone())?;
+    if raw_value.iter().any(|b| b.is_ascii_control() || *b == b'"') {
         return None;
     }
-    let value = std::str::from_utf8(value).ok()?;
-    Some(Cookie::new(name.to_owned(), value.to_owned()))
+    std::str::from_utf8(raw_value).ok()?;
+    Some((name, value))
+}
+
+/// `range` without leading and trailing ASCII whitespace.
+fn trim(bytes: &[u8], mut range: Range<usize>) -> Range<usize> {
+    while range.start < range.end && bytes.get(range.start).is_some_and(u8::is_ascii_whitespace) {
+        range.start += 1;
+    }
+    while range.end > range.start
+        && bytes
+            .get(range.end - 1)
+            .is_some_and(u8::is_ascii_whitespace)
+    {
+        range.end -= 1;
+    }
+    range
 }
