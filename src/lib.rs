@@ -29,3 +29,6 @@ pub use portcullis_cookie as cookie;
 
 #[cfg(feature = "cache-control")]
 pub use portcullis_cache_control as cache_control;
+
+#[cfg(feature = "dev-issuer")]
+pub mod dev;
