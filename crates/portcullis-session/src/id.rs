@@ -98,11 +98,11 @@ impl SessionIdHash {
 
     /// 64 lower-case hex digits.
     pub fn to_hex(&self) -> String {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
+        use std::fmt::Write as _;
         let mut out = String::with_capacity(64);
         for b in self.0 {
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+            // Writing to a String cannot fail.
+            let _ = write!(out, "{b:02x}");
         }
         out
     }

@@ -304,7 +304,7 @@ impl SessionManager {
             .filter(|r| !r.is_expired(now))
             .map(|r| SessionInfo::from_record(r, None))
             .collect();
-        sessions.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+        sessions.sort_by_key(|s| std::cmp::Reverse(s.last_seen));
         Ok(sessions)
     }
 
