@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+pub mod binding;
 mod config;
 mod crypto;
 mod error;
@@ -30,6 +31,7 @@ mod tokens;
 #[cfg(feature = "test-suite")]
 pub mod conformance;
 
+pub use binding::{Binding, BindingLayer};
 pub use config::{
     AccessTokenExpiry, CredentialOrder, DEFAULT_ABSOLUTE_LIFETIME, DEFAULT_CLEAR_SITE_DATA,
     DEFAULT_COOKIE_NAME, DEFAULT_IDLE_TIMEOUT, DEFAULT_RETRY_AFTER, DEFAULT_STORE_TIMEOUT,

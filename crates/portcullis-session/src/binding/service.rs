@@ -1,0 +1,122 @@
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use portcullis_core::{
+    BindingPolicy, ClientBinding, ClientIpResolver, MismatchAction, Rejection, RejectionContext,
+    ResponseForRejection,
+};
+use tower_service::Service;
+
+use super::future::ResponseFuture;
+use crate::Session;
+
+/// The service of [`BindingLayer`](super::BindingLayer).
+#[derive(Clone, Debug)]
+pub struct Binding<S, R> {
+    inner: S,
+    resolver: ClientIpResolver,
+    policy: BindingPolicy,
+    rejection: R,
+}
+
+impl<S, R> Binding<S, R> {
+    pub(crate) fn new(
+        inner: S,
+        resolver: ClientIpResolver,
+        policy: BindingPolicy,
+        rejection: R,
+    ) -> Self {
+        Self {
+            inner,
+            resolver,
+            policy,
+            rejection,
+        }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, R, ReqBody, ResBody> Service<Request<ReqBody>> for Binding<S, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    R: ResponseForRejection<ResBody>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let ip = self.resolver.resolve_request(&request);
+        if let Some(ip) = ip {
+            request.extensions_mut().insert(ip);
+        }
+        let (mismatch, session) = {
+            let Some(session) = request.extensions().get::<Session>() else {
+                // No session (a bearer-token or anonymous request): nothing is bound.
+                return ResponseFuture::inner(self.inner.call(request));
+            };
+            let current = ClientBinding::from_parts(ip.map(|ip| ip.ip()), request.headers());
+            // Compare with what login captured (nothing before login), then record the
+            // current client so that a login during this request captures it.
+            let verdict = session
+                .client_binding()
+                .map(|captured| self.policy.check(&captured, &current));
+            session.set_client(current);
+            match verdict {
+                Some(Err(mismatch)) => (mismatch, session.clone()),
+                None | Some(Ok(())) => return ResponseFuture::inner(self.inner.call(request)),
+            }
+        };
+        let client_ip = ip.map(tracing::field::display);
+        match self.policy.mismatch_action() {
+            MismatchAction::ReportOnly => {
+                tracing::warn!(
+                    reason = mismatch.reason(),
+                    client_ip,
+                    action = "report_only",
+                    "session used from another client than it was bound to; letting the request through (report-only)"
+                );
+                ResponseFuture::inner(self.inner.call(request))
+            }
+            _ => {
+                tracing::warn!(
+                    reason = mismatch.reason(),
+                    client_ip,
+                    action = "reject",
+                    "session used from another client than it was bound to; session destroyed"
+                );
+                let response = self.rejection.response(
+                    &RejectionContext::from_request(&request),
+                    Rejection::binding_mismatch(),
+                );
+                ResponseFuture::rejected(
+                    Box::pin(async move {
+                        if let Err(err) = session.destroy().await {
+                            // The request is refused regardless; the record expires on its own.
+                            tracing::error!(error = %err, "destroying the mismatched session failed");
+                        }
+                    }),
+                    response,
+                )
+            }
+        }
+    }
+}
