@@ -7,15 +7,16 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use portcullis_cookie::{Cookie, Cookies};
 use portcullis_core::Rejection;
+use portcullis_core::client::ClientBinding;
 
 use crate::config::{AccessTokenExpiry, SessionConfig};
 use crate::crypto::TokenCipher;
-use crate::error::SessionError;
+use crate::error::{SessionError, SessionErrorKind};
 use crate::id::{SessionId, SessionIdHash};
 use crate::idp::RefreshError;
 use crate::revocation::{Revocation, RevocationEvent};
 use crate::session::{Session, SessionInfo};
-use crate::store::{SessionRecord, SessionStore, StoreError, StoreErrorKind};
+use crate::store::{SessionRecord, SessionStore, StoreError, StoreErrorKind, StoredClient};
 use crate::time::Timestamp;
 use crate::tokens::TokenSet;
 
@@ -316,12 +317,46 @@ impl SessionManager {
         Ok(existed)
     }
 
-    pub(crate) fn seal(
+    /// Creates a session for `subject` holding `tokens`, bound to `client`, and returns its
+    /// new ID (for the cookie) and stored record. `Session::login` uses this; call it directly
+    /// to create sessions outside a request (tests, benchmarks, a login flow that sets the
+    /// cookie itself).
+    pub async fn create_session(
         &self,
+        subject: &str,
         tokens: &TokenSet,
-        id: &SessionIdHash,
-    ) -> Result<crate::store::StoredTokens, SessionError> {
-        Ok(self.shared.cipher.seal(tokens, id)?)
+        client: Option<&ClientBinding>,
+    ) -> Result<(SessionId, SessionRecord), SessionError> {
+        let config = &self.shared.config;
+        let now = self.now();
+        for _ in 0..3 {
+            let id = SessionId::generate()?;
+            let hash = id.hash();
+            let mut record = SessionRecord::new(
+                hash,
+                subject,
+                self.shared.cipher.seal(tokens, &hash)?,
+                now,
+                config.idle_timeout,
+                config.absolute_lifetime,
+            );
+            record.client = client.map(|c| StoredClient {
+                ip: c.ip,
+                user_agent: c.user_agent.clone(),
+            });
+            match self.timed(self.store().create(&record)).await {
+                Ok(version) => {
+                    record.version = version;
+                    return Ok((id, record));
+                }
+                Err(err) if err.kind() == StoreErrorKind::AlreadyExists => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(SessionError::with_source(
+            SessionErrorKind::Random,
+            "three colliding session IDs",
+        ))
     }
 }
 

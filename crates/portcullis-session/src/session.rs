@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{SessionError, SessionErrorKind};
-use crate::id::{SessionId, SessionIdHash};
+use crate::id::SessionIdHash;
 use crate::manager::{Loaded, SessionManager};
 use crate::revocation::RevocationEvent;
 use crate::store::{SessionRecord, StoreErrorKind, StoredClient};
@@ -266,43 +266,19 @@ impl Session {
             self.state().current = None;
             manager.publish(RevocationEvent::Session(old)).await;
         }
-        let config = manager.config();
         let client = self.state().client.clone();
-        let now = manager.now();
-        for _ in 0..3 {
-            let id = SessionId::generate()?;
-            let hash = id.hash();
-            let mut record = SessionRecord::new(
-                hash,
-                subject,
-                manager.seal(&tokens, &hash)?,
-                now,
-                config.idle_timeout,
-                config.absolute_lifetime,
-            );
-            record.client = client.as_ref().map(|c| StoredClient {
-                ip: c.ip,
-                user_agent: c.user_agent.clone(),
-            });
-            match manager.timed(manager.store().create(&record)).await {
-                Ok(version) => record.version = version,
-                Err(err) if err.kind() == StoreErrorKind::AlreadyExists => continue,
-                Err(err) => return Err(err.into()),
-            }
-            if let Err(err) = cookies.add(Cookie::new(
-                config.cookie_name.to_string(),
-                id.as_str().to_owned(),
-            )) {
-                let _ = manager.timed(manager.store().delete(&hash)).await;
-                return Err(SessionError::with_source(SessionErrorKind::Cookie, err));
-            }
-            self.state().current = Some(Loaded { record, tokens });
-            return Ok(());
+        let (id, record) = manager
+            .create_session(subject, &tokens, client.as_ref())
+            .await?;
+        if let Err(err) = cookies.add(Cookie::new(
+            manager.config().cookie_name.to_string(),
+            id.as_str().to_owned(),
+        )) {
+            let _ = manager.timed(manager.store().delete(&record.id_hash)).await;
+            return Err(SessionError::with_source(SessionErrorKind::Cookie, err));
         }
-        Err(SessionError::with_source(
-            SessionErrorKind::Random,
-            "three colliding session IDs",
-        ))
+        self.state().current = Some(Loaded { record, tokens });
+        Ok(())
     }
 
     /// Deletes the session and clears its cookie, without calling the IdP (used on a binding
