@@ -10,6 +10,56 @@ use super::service::Binding;
 /// is [`BindingPolicy::new`] (IP by `/24` / `/64` prefix, `User-Agent` exact, reject).
 /// Turning binding off is explicit: [`BindingPolicy::disabled`].
 ///
+/// A session bound at login is let in from its client and refused from another one:
+///
+/// ```
+/// use std::sync::Arc;
+/// use http::{Request, Response, StatusCode, header};
+/// use portcullis_cookie::CookieLayer;
+/// use portcullis_core::{ClientBinding, PeerAddr, Rejection, RejectionKind};
+/// use portcullis_session::store::MemoryStore;
+/// use portcullis_session::{BindingLayer, SessionConfig, TokenLookupLayer, TokenSet};
+/// use tower::{ServiceBuilder, ServiceExt, service_fn};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let manager = SessionConfig::new(Arc::new(MemoryStore::new())).build()?;
+/// let app = ServiceBuilder::new()
+///     .layer(CookieLayer::new())
+///     .layer(TokenLookupLayer::new(manager.clone()))
+///     .layer(BindingLayer::new())
+///     .service(service_fn(|_req: Request<String>| async {
+///         Ok::<_, std::convert::Infallible>(Response::new("hello".to_owned()))
+///     }));
+///
+/// // A session logged in from 198.51.100.20 with Firefox (normally done by `Session::login`).
+/// let bound = ClientBinding { ip: Some("198.51.100.20".parse()?), user_agent: Some("Firefox".into()) };
+/// let (id, _) = manager.create_session("alice", &TokenSet::new("at".to_owned()), Some(&bound)).await?;
+/// let request = |peer: &str| {
+///     let mut req = Request::get("/")
+///         .header(header::COOKIE, format!("__Host-session={}", id.as_str()))
+///         .header(header::USER_AGENT, "Firefox")
+///         .body(String::new())
+///         .unwrap();
+///     req.extensions_mut().insert(PeerAddr(peer.parse().unwrap()));
+///     req
+/// };
+///
+/// // Accepted: the same /24.
+/// let res = app.clone().oneshot(request("198.51.100.77:50000")).await?;
+/// assert_eq!(res.status(), StatusCode::OK);
+///
+/// // Rejected: the cookie replayed from elsewhere; the session is destroyed.
+/// let res = app.clone().oneshot(request("203.0.113.9:40000")).await?;
+/// assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+/// assert_eq!(res.extensions().get::<Rejection>().map(Rejection::kind), Some(RejectionKind::BindingMismatch));
+/// let res = app.oneshot(request("198.51.100.77:50000")).await?;
+/// assert_eq!(res.status(), StatusCode::UNAUTHORIZED); // gone for everyone
+/// # Ok(()) }
+/// ```
+///
+/// Behind a load balancer, with report-only for the roll-out:
+///
 /// ```
 /// use portcullis_core::{BindingPolicy, ClientIpResolver, IpMatch, MismatchAction};
 /// use portcullis_session::BindingLayer;
