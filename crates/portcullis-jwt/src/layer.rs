@@ -34,13 +34,33 @@ use crate::validator::Validator;
 ///     .add_issuer_with_jwks_uri("https://idp.example", "https://idp.example/jwks")
 ///     .build()
 ///     .unwrap();
-/// let validator = Validator::builder(jwks).with_audience("api").build().unwrap();
+/// // For the example, an internal issuer with an explicit HMAC secret (no network needed).
+/// let secret = [42u8; 32];
+/// let validator = Validator::builder(jwks)
+///     .with_audience("api")
+///     .with_hmac_secret("https://internal.example", secret)
+///     .build()
+///     .unwrap();
 /// let service = ServiceBuilder::new()
 ///     .layer(JwtLayer::new(validator))
 ///     .service(service_fn(|req: Request<String>| async move {
 ///         let sub = req.extensions().get::<StandardClaims>().and_then(|c| c.subject().map(str::to_owned));
 ///         Ok::<_, Infallible>(Response::new(sub.unwrap_or_default()))
 ///     }));
+///
+/// // A valid token: the handler sees its claims.
+/// let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 300;
+/// let claims = serde_json::json!({"iss": "https://internal.example", "aud": "api", "sub": "alice", "exp": exp});
+/// let token = jsonwebtoken::encode(
+///     &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+///     &claims,
+///     &jsonwebtoken::EncodingKey::from_secret(&secret),
+/// )
+/// .unwrap();
+/// let request = Request::get("/").header("authorization", format!("Bearer {token}")).body(String::new()).unwrap();
+/// let response = service.clone().oneshot(request).await.unwrap();
+/// assert_eq!(response.status(), StatusCode::OK);
+/// assert_eq!(response.body(), "alice");
 ///
 /// // No token: 401 with a bare Bearer challenge.
 /// let response = service.clone().oneshot(Request::new(String::new())).await.unwrap();
@@ -56,7 +76,6 @@ use crate::validator::Validator;
 /// assert!(!challenge.contains("not.a.jwt"));
 /// # }
 /// ```
-/// (An accepted request, with a real JWKS, is shown in the crate's integration tests.)
 #[must_use]
 pub struct JwtLayer<T = serde_json::Value, R = DefaultRejectionResponse> {
     pub(crate) validator: Validator,

@@ -4,6 +4,8 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod claims;
+#[cfg(feature = "dev-issuer")]
+pub mod dev;
 mod error;
 pub mod http;
 pub mod jwks;

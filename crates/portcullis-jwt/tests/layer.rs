@@ -342,6 +342,7 @@ impl<S, L: tower::Layer<S>> LayerExt<S> for L {
     }
 }
 
+#[cfg(feature = "axum")]
 #[tokio::test]
 async fn axum_extractors() {
     use axum::Router;

@@ -10,16 +10,39 @@
 //! use std::convert::Infallible;
 //! use http::{Request, Response, StatusCode};
 //! use portcullis_jwt::policy::PolicyLayer;
+//! use portcullis_jwt::{JwksCache, JwtLayer, Validator};
 //! use tower::{ServiceBuilder, ServiceExt, service_fn};
 //!
+//! let secret = [7u8; 32];
+//! let jwks = JwksCache::builder().add_issuer("https://idp.example").build().unwrap();
+//! let validator = Validator::builder(jwks)
+//!     .with_audience("api")
+//!     .with_hmac_secret("https://internal.example", secret)
+//!     .build()
+//!     .unwrap();
 //! let service = ServiceBuilder::new()
+//!     .layer(JwtLayer::new(validator))
 //!     .layer(PolicyLayer::require_scope("orders:write"))
 //!     .service(service_fn(|_req: Request<String>| async {
 //!         Ok::<_, Infallible>(Response::new(String::new()))
 //!     }));
-//! // Without JwtLayer in front there are no claims: 401.
-//! let response = service.oneshot(Request::new(String::new())).await.unwrap();
-//! assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+//! let token = |scope: &str| {
+//!     let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 300;
+//!     let claims = serde_json::json!({"iss": "https://internal.example", "aud": "api", "exp": exp, "scope": scope});
+//!     let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+//!     let token = jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_secret(&secret)).unwrap();
+//!     Request::get("/orders").header("authorization", format!("Bearer {token}")).body(String::new()).unwrap()
+//! };
+//!
+//! let response = service.clone().oneshot(token("orders:read orders:write")).await.unwrap();
+//! assert_eq!(response.status(), StatusCode::OK);
+//!
+//! let response = service.oneshot(token("orders:read")).await.unwrap();
+//! assert_eq!(response.status(), StatusCode::FORBIDDEN);
+//! assert_eq!(
+//!     response.headers()["www-authenticate"],
+//!     r#"Bearer error="insufficient_scope", error_description="the access token does not grant the required scope", scope="orders:write""#
+//! );
 //! # }
 //! ```
 

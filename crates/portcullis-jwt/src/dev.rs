@@ -7,14 +7,14 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use portcullis::dev::DevIssuer;
+//! use portcullis_jwt::dev::DevIssuer;
 //!
 //! let issuer = DevIssuer::generate("http://127.0.0.1:3000")?;
 //! let token = issuer.access_token("alice", "quickstart", "read", Duration::from_secs(300))?;
 //! assert_eq!(token.matches('.').count(), 2);
 //! assert_eq!(issuer.discovery_document()["jwks_uri"], "http://127.0.0.1:3000/.well-known/jwks.json");
 //! assert_eq!(issuer.jwks()["keys"][0]["alg"], "ES256");
-//! # Ok::<(), portcullis::ConfigError>(())
+//! # Ok::<(), portcullis_core::ConfigError>(())
 //! ```
 
 use std::fmt;
@@ -78,7 +78,8 @@ impl DevIssuer {
             _ => return Err(config("unexpected public key encoding")),
         };
         let mut kid = [0u8; 12];
-        rng.fill(&mut kid).map_err(|_| config("the random source failed"))?;
+        rng.fill(&mut kid)
+            .map_err(|_| config("the random source failed"))?;
         let kid = URL_SAFE_NO_PAD.encode(kid);
         let public_jwk = json!({
             "kty": "EC",
