@@ -30,5 +30,22 @@ pub use portcullis_cookie as cookie;
 #[cfg(feature = "cache-control")]
 pub use portcullis_cache_control as cache_control;
 
+#[cfg(feature = "jwt")]
+pub use portcullis_jwt as jwt;
+#[cfg(feature = "jwt")]
+pub use portcullis_jwt::policy;
+
+#[cfg(feature = "session")]
+pub use portcullis_session as session;
+
+#[cfg(feature = "redis")]
+pub use portcullis_redis as redis;
+
+#[cfg(feature = "stack")]
+mod builder;
+#[cfg(feature = "stack")]
+pub use builder::{INSECURE_HTTP_COOKIE_NAME, Portcullis, PortcullisBuilder, PortcullisService};
+
+/// A development issuer for the quickstart and tests; see [`dev::DevIssuer`].
 #[cfg(feature = "dev-issuer")]
-pub mod dev;
+pub use portcullis_jwt::dev;
