@@ -171,12 +171,12 @@ impl RedisStoreBuilder {
                 "min must be more than zero and at most max",
             ));
         }
-        if tokio::runtime::Handle::try_current().is_err() {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return Err(ConfigError::new(
                 "redis.runtime",
                 "build the Redis store inside a Tokio runtime",
             ));
-        }
+        };
         let described = describe(&target);
         let (conn, client) = match target {
             Target::Single(info) => {
@@ -228,6 +228,7 @@ impl RedisStoreBuilder {
             reconnect_min_delay: self.reconnect_min_delay,
             reconnect_max_delay: self.reconnect_max_delay,
             scripts: Scripts::new(),
+            runtime,
         }))
     }
 }

@@ -121,8 +121,8 @@ struct SubscriberConfig {
 impl RedisStore {
     /// Starts this instance's revocation fan-out on the store's Redis: publishing over the
     /// store's connection and subscribing (in a background task) on a connection of its own.
-    /// Call once per instance, inside a Tokio runtime. The channel is
-    /// `<key prefix>revocation`.
+    /// Call once per instance; the subscriber runs on the runtime the store was built on.
+    /// The channel is `<key prefix>revocation`.
     pub fn revocation(&self) -> RedisRevocation {
         self.revocation_with_health_check(DEFAULT_HEALTH_CHECK_INTERVAL)
     }
@@ -145,7 +145,7 @@ impl RedisStore {
             max_delay: inner.reconnect_max_delay,
             health_check: interval.max(Duration::from_millis(10)),
         };
-        let task = tokio::spawn(subscriber(
+        let task = inner.runtime.spawn(subscriber(
             config,
             Arc::clone(&hooks),
             state_tx,

@@ -60,6 +60,8 @@ pub(crate) struct Inner {
     pub(crate) reconnect_min_delay: Duration,
     pub(crate) reconnect_max_delay: Duration,
     pub(crate) scripts: Scripts,
+    /// The runtime the store was built on, where the revocation subscriber runs.
+    pub(crate) runtime: tokio::runtime::Handle,
 }
 
 impl fmt::Debug for RedisStore {

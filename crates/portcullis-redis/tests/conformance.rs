@@ -1,6 +1,12 @@
 //! The session crate's store conformance suite against `RedisStore` on a real redis-server
 //! (one server per test, started and killed by the test).
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

@@ -1,6 +1,12 @@
 //! RedisStore specifics on a real redis-server: key expiry (PTTL), the subject index, two
 //! store instances racing, key prefixes, corrupt records and configuration errors.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

@@ -1,7 +1,13 @@
 //! Revocation across two app instances (two RedisStores with their own RedisRevocation) that
 //! share one real redis-server: log out everywhere, event delivery, reconnection after a
 //! Redis restart, malformed messages.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -200,7 +206,7 @@ async fn the_subscriber_reconnects_after_a_redis_restart() {
     let err = a.revocation.publish(event.clone()).await.unwrap_err();
     assert!(err.kind().is_transient(), "{err:?}");
     assert!(
-        start.elapsed() < Duration::from_millis(900),
+        start.elapsed() < Duration::from_millis(1500),
         "{:?}",
         start.elapsed()
     );
