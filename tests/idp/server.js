@@ -7,6 +7,9 @@
 //
 // Prints `listening <port>` on stdout once it accepts connections. Everything is configurable
 // with flags so the Rust harness can pick free ports:
+//   --host IP            loopback address to listen on (default 127.0.0.1; the tests use
+//                        127.0.0.2 so that the browser keeps the provider's cookies apart
+//                        from the app's, which lives on 127.0.0.1)
 //   --port N             port of the provider (0: any free port)
 //   --app-port N         port of the app (redirect URI http://127.0.0.1:N/callback)
 //   --client-id ID       (default portcullis-e2e)
@@ -18,6 +21,7 @@ import Provider from 'oidc-provider';
 
 const { values: args } = parseArgs({
   options: {
+    host: { type: 'string', default: '127.0.0.1' },
     port: { type: 'string', default: '0' },
     'app-port': { type: 'string', default: '3000' },
     'client-id': { type: 'string', default: 'portcullis-e2e' },
@@ -29,10 +33,11 @@ const { values: args } = parseArgs({
 export const TEST_USER = { username: 'alice', password: 'wonderland' };
 const RESOURCE = 'urn:portcullis:api';
 
+if (!args.host.startsWith('127.')) throw new Error('--host must be a loopback address');
 const server = http.createServer();
-await new Promise((resolve) => server.listen(Number(args.port), '127.0.0.1', resolve));
+await new Promise((resolve) => server.listen(Number(args.port), args.host, resolve));
 const { port } = server.address();
-const issuer = `http://127.0.0.1:${port}`;
+const issuer = `http://${args.host}:${port}`;
 const app = `http://127.0.0.1:${args['app-port']}`;
 
 const client = {

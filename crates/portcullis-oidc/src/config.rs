@@ -163,14 +163,16 @@ impl OidcConfig {
     }
 
     /// Requests `offline_access`, so that the provider issues a refresh token (for the
-    /// session's `Refresh` expiry policy).
+    /// session's `Refresh` expiry policy), with `prompt=consent` as OIDC Core §11 asks
+    /// (providers drop `offline_access` without it) unless [`with_prompt`](Self::with_prompt)
+    /// says otherwise.
     pub fn with_offline_access(mut self) -> Self {
         self.offline_access = true;
         self
     }
 
-    /// Sends `prompt` (e.g. `login`, `consent`: some providers issue refresh tokens only with
-    /// `consent`). Default: none.
+    /// Sends `prompt` (e.g. `login`, `consent`). Default: none, or `consent` with
+    /// [`with_offline_access`](Self::with_offline_access).
     pub fn with_prompt(mut self, prompt: impl Into<String>) -> Self {
         self.prompt = Some(prompt.into());
         self

@@ -265,7 +265,12 @@ impl Oidc {
             flow.nonce,
             pkce_challenge(&flow.verifier),
         ));
-        if let Some(prompt) = &config.prompt {
+        // OIDC Core §11: offline access is requested with `prompt=consent`.
+        let prompt = config
+            .prompt
+            .as_deref()
+            .or(config.offline_access.then_some("consent"));
+        if let Some(prompt) = prompt {
             url.push_str(&format!("&prompt={}", enc(prompt)));
         }
         const OWN: &[&str] = &[
