@@ -12,6 +12,9 @@ log() { printf '\n==> %s\n' "$*"; }
 
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# The OIDC end-to-end test drives headless Chromium through chromedriver.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if ((${#need_apt[@]})); then
     log "installing ${need_apt[*]}"
     if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi
@@ -21,6 +24,13 @@ fi
 command -v redis-server >/dev/null || { echo "redis-server is required by the tests" >&2; exit 1; }
 # The tests start their own redis-server instances on free ports; make sure no packaged
 # service is needed.
+
+# The OIDC end-to-end test runs the `oidc-provider` package (tests/idp, lockfile committed).
+if [[ ! -d tests/idp/node_modules ]]; then
+    log "npm ci --prefix tests/idp"
+    command -v npm >/dev/null || { echo "node and npm are required by the OIDC tests" >&2; exit 1; }
+    npm ci --prefix tests/idp --no-audit --no-fund
+fi
 
 log "cargo fmt --check"
 cargo fmt --all -- --check
