@@ -172,3 +172,18 @@ impl Revocation for LocalRevocation {
         self.listeners.add(listener);
     }
 }
+
+/// The JWT validator drops what a revocation names: `jti` and `sid` revocations and a revoked
+/// subject ("log out everywhere") reach its validated-token cache and deny list at once.
+/// Subscribe it with `revocation.subscribe(Arc::new(validator.clone()))`.
+impl RevocationListener for portcullis_jwt::Validator {
+    fn on_revocation(&self, event: &RevocationEvent) {
+        match event {
+            RevocationEvent::Jti(jti) => self.revoke_jti(jti),
+            RevocationEvent::Sid(sid) => self.revoke_sid(sid),
+            RevocationEvent::Subject(subject) => self.revoke_subject(subject),
+            // Sessions are not tokens: the session's own store entry is gone already.
+            RevocationEvent::Session(_) => {}
+        }
+    }
+}
