@@ -89,12 +89,92 @@ pub fn app(base_url: &str) -> Result<Router, ConfigError> {
 /// Serves the app on `listener` until the process ends.
 pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
-    let app = app(&format!("http://{addr}")).map_err(std::io::Error::other)?;
+    let base = format!("http://{addr}");
+    let app = match external_provider() {
+        Some((issuer, client_id, secret)) => oidc_app(&base, &issuer, &client_id, &secret),
+        None => app(&base),
+    }
+    .map_err(std::io::Error::other)?;
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await
+}
+
+// ---- External OpenID provider: OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET set ----
+//
+// `GET /login` runs the authorization-code flow with PKCE (portcullis-oidc) and the callback
+// is `http://127.0.0.1:PORT/callback` (register it, and `http://127.0.0.1:PORT/` as the
+// post-logout redirect URI, at the provider). `/me` validates the provider's access token:
+// it must be a JWT for OIDC_AUDIENCE (default: the client ID). `POST /logout` ends the session
+// and the provider's (RP-initiated logout).
+
+/// `(issuer, client ID, client secret)` when all three variables are set.
+fn external_provider() -> Option<(String, String, String)> {
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    Some((
+        var("OIDC_ISSUER")?,
+        var("OIDC_CLIENT_ID")?,
+        var("OIDC_CLIENT_SECRET")?,
+    ))
+}
+
+/// The quickstart against an external provider instead of the built-in development issuer.
+pub fn oidc_app(
+    base_url: &str,
+    issuer: &str,
+    client_id: &str,
+    secret: &str,
+) -> Result<Router, ConfigError> {
+    use portcullis::cookie::{CookieKeys, Key};
+    use portcullis_oidc::OidcConfig;
+
+    let audience = std::env::var("OIDC_AUDIENCE").unwrap_or_else(|_| client_id.to_owned());
+    let portcullis = Portcullis::builder()
+        .issuer(issuer)
+        .audience(audience)
+        .cookie_keys(CookieKeys::new(Key::generate())) // the login flow's private cookie
+        .allow_anonymous()
+        .insecure_allow_http() // plain HTTP on 127.0.0.1: development only
+        .realm("quickstart")
+        .build()?;
+    let mut oidc = OidcConfig::new(issuer, client_id, format!("{base_url}/callback"))
+        .with_client_secret_basic(secret)
+        .add_scope("profile")
+        .with_post_logout_redirect_uri(format!("{base_url}/"))
+        .with_flow_cookie_name("oidc-flow") // no `__Host-` prefix on plain HTTP
+        .with_jwks(portcullis.validator().jwks().clone())
+        .with_access_token_validator(portcullis.validator().clone());
+    if issuer.starts_with("http://") {
+        oidc = oidc.insecure_allow_http_loopback(); // a provider on 127.0.0.1 (tests/idp)
+    }
+    let oidc = oidc.build()?;
+    let rejection = portcullis.rejection_response();
+    let protected = Router::new().route("/me", get(me)).route_layer(
+        PolicyLayer::require(
+            "authenticated",
+            |_: &StandardClaims, _: &http::Extensions| true,
+        )
+        .with_rejection(rejection),
+    );
+    let index = |Extension(session): Extension<Session>| async move {
+        Html(match session.subject() {
+            Some(subject) => format!(
+                "<p>Signed in as <b>{}</b>. <a href=\"/me\">/me</a></p>\
+                 <form method=\"post\" action=\"/logout\"><button>Log out</button></form>",
+                html_escape(&subject)
+            ),
+            None => {
+                "<p><a href=\"/login?return_to=/me\">Log in with your provider</a></p>".to_owned()
+            }
+        })
+    };
+    Ok(Router::new()
+        .route("/", get(index))
+        .merge(oidc.router())
+        .merge(protected)
+        .layer(portcullis))
 }
 
 #[tokio::main]
