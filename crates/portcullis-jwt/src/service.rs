@@ -49,6 +49,7 @@ impl<S: fmt::Debug, T, R: fmt::Debug> fmt::Debug for Jwt<S, T, R> {
 }
 
 enum Outcome<T> {
+    Anonymous,
     Hit(Result<crate::Claims<T>, crate::JwtError>),
     Miss(Arc<str>),
 }
@@ -71,27 +72,15 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqB>) -> Self::Future {
-        let outcome = {
-            let (token, shared) = match request.extensions().get::<AccessToken>() {
-                Some(token) => (Some(token.as_str()), Some(token.as_arc())),
-                None => match bearer_token(request.headers()) {
-                    Ok(token) => (token, None),
-                    Err(rejection) => return self.reject(&request, rejection),
-                },
-            };
-            match token {
-                None if self.allow_anonymous => {
-                    return ResponseFuture::inner(self.inner.call(request));
-                }
-                None => return self.reject(&request, Rejection::missing_credentials()),
-                // Warm path: a cached validation, no signature check and no token copy.
-                Some(token) => match self.validator.cached(token) {
-                    Some(hit) => Outcome::Hit(hit.and_then(|entry| typed::<T>(&entry))),
-                    None => Outcome::Miss(shared.cloned().unwrap_or_else(|| Arc::from(token))),
-                },
-            }
+        let outcome = match self.lookup(&request) {
+            Ok(outcome) => outcome,
+            Err(rejection) => return self.reject(&request, rejection),
         };
         match outcome {
+            Outcome::Anonymous if self.allow_anonymous => {
+                ResponseFuture::inner(self.inner.call(request))
+            }
+            Outcome::Anonymous => self.reject(&request, Rejection::missing_credentials()),
             Outcome::Hit(Ok(claims)) => {
                 let standard = claims.standard.clone();
                 request.extensions_mut().insert(claims);
@@ -114,7 +103,48 @@ where
     }
 }
 
+/// The credential of the only `Authorization: Bearer` header, without syntax checks.
+fn raw_bearer(headers: &http::HeaderMap) -> Option<&str> {
+    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let bytes = value.as_bytes();
+    let scheme = bytes.get(..7)?;
+    if !scheme.eq_ignore_ascii_case(b"bearer ") {
+        return None;
+    }
+    std::str::from_utf8(bytes.get(7..)?)
+        .ok()
+        .map(str::trim_ascii)
+}
+
 impl<S, T, R> Jwt<S, T, R> {
+    /// Finds the token and its cached validation, if any.
+    fn lookup<ReqB>(&self, request: &Request<ReqB>) -> Result<Outcome<T>, Rejection>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        if let Some(token) = request.extensions().get::<AccessToken>() {
+            return Ok(match self.validator.cached(token.as_str()) {
+                Some(hit) => Outcome::Hit(hit.and_then(|entry| typed::<T>(&entry))),
+                None => Outcome::Miss(token.as_arc().clone()),
+            });
+        }
+        // Warm path: a token equal to a cached valid JWT is well-formed, so the syntax
+        // scan of `bearer_token` is only needed on a miss. No signature check, no copy.
+        if let Some(raw) = raw_bearer(request.headers())
+            && let Some(hit) = self.validator.cached(raw)
+        {
+            return Ok(Outcome::Hit(hit.and_then(|entry| typed::<T>(&entry))));
+        }
+        Ok(match bearer_token(request.headers())? {
+            Some(token) => Outcome::Miss(Arc::from(token)),
+            None => Outcome::Anonymous,
+        })
+    }
+
     fn reject<ReqB, ResB>(
         &self,
         request: &Request<ReqB>,

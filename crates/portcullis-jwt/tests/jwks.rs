@@ -61,16 +61,28 @@ async fn discovery_naming_another_issuer_is_refused() {
 async fn thousand_concurrent_unknown_kid_make_one_fetch() {
     let key = TestKey::ec("k1", Algorithm::ES256);
     let idp = Idp::start(&[&key]).await;
-    let cache = idp.cache_builder().build().unwrap();
+    // A long cool-down: the assertion is "exactly one", however slow the machine.
+    let cache = idp
+        .cache_builder()
+        .with_unknown_kid_cooldown(Duration::from_secs(60))
+        .build()
+        .unwrap();
     assert!(cache.refresh_now().await);
     assert_eq!(idp.jwks_hits(), 1);
     let v = validator(cache);
     let forged = TestKey::ec("never-seen", Algorithm::ES256);
+    let tokens: Vec<String> = (0..1000)
+        .map(|_| forged.sign(&claims(&idp.issuer())))
+        .collect();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(1000));
     let mut tasks = Vec::new();
-    for _ in 0..1000 {
+    for token in tokens {
         let v = v.clone();
-        let token = forged.sign(&claims(&idp.issuer()));
-        tasks.push(tokio::spawn(async move { v.validate(&token).await }));
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            v.validate(&token).await
+        }));
     }
     for task in tasks {
         assert_eq!(
@@ -90,15 +102,26 @@ async fn thousand_concurrent_rotated_kid_make_one_fetch_and_succeed() {
     let old = TestKey::ec("old", Algorithm::ES256);
     let new = TestKey::rsa(0, "new", Algorithm::RS256);
     let idp = Idp::start(&[&old]).await;
-    let cache = idp.cache_builder().build().unwrap();
+    let cache = idp
+        .cache_builder()
+        .with_unknown_kid_cooldown(Duration::from_secs(60))
+        .build()
+        .unwrap();
     assert!(cache.refresh_now().await);
     idp.set_keys(&[&old, &new]);
     let v = validator(cache);
+    let tokens: Vec<String> = (0..1000)
+        .map(|_| new.sign(&claims(&idp.issuer())))
+        .collect();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(1000));
     let mut tasks = Vec::new();
-    for _ in 0..1000 {
+    for token in tokens {
         let v = v.clone();
-        let token = new.sign(&claims(&idp.issuer()));
-        tasks.push(tokio::spawn(async move { v.validate(&token).await }));
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            v.validate(&token).await
+        }));
     }
     for task in tasks {
         task.await.unwrap().unwrap();
@@ -110,33 +133,37 @@ async fn thousand_concurrent_rotated_kid_make_one_fetch_and_succeed() {
 async fn unknown_kid_flood_is_bounded_by_the_cooldown() {
     let key = TestKey::ed25519("k1");
     let idp = Idp::start(&[&key]).await;
-    let cache = idp.cache_builder().build().unwrap();
+    let cache = idp
+        .cache_builder()
+        .with_unknown_kid_cooldown(Duration::from_secs(1))
+        .build()
+        .unwrap();
     assert!(cache.refresh_now().await);
     let v = validator(cache);
     let forged = TestKey::ed25519("x");
-    for i in 0..200 {
-        let token = forged
-            .with_kid(&format!("forged-{i}"))
-            .sign(&claims(&idp.issuer()));
+    let tokens: Vec<String> = (0..300)
+        .map(|i| {
+            forged
+                .with_kid(&format!("forged-{i}"))
+                .sign(&claims(&idp.issuer()))
+        })
+        .collect();
+    for token in &tokens[..200] {
         assert_eq!(
-            v.validate(&token).await.unwrap_err().kind(),
+            v.validate(token).await.unwrap_err().kind(),
             JwtErrorKind::UnknownKey
         );
     }
     assert_eq!(idp.jwks_hits(), 2, "one re-fetch in the cool-down");
     // The same forged kid again: refused from the negative cache, no fetch.
-    let token = forged.with_kid("forged-0").sign(&claims(&idp.issuer()));
     assert_eq!(
-        v.validate(&token).await.unwrap_err().kind(),
+        v.validate(&tokens[0]).await.unwrap_err().kind(),
         JwtErrorKind::UnknownKey
     );
     assert_eq!(idp.jwks_hits(), 2);
-    tokio::time::sleep(Duration::from_millis(350)).await;
-    for i in 200..300 {
-        let token = forged
-            .with_kid(&format!("forged-{i}"))
-            .sign(&claims(&idp.issuer()));
-        assert!(v.validate(&token).await.is_err());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for token in &tokens[200..] {
+        assert!(v.validate(token).await.is_err());
     }
     assert_eq!(idp.jwks_hits(), 3, "one more re-fetch after the cool-down");
     // The real key still works throughout.

@@ -57,6 +57,7 @@ struct Status {
     consecutive_failures: u32,
     completed: u64,
     last_kid_fetch: Option<Instant>,
+    fetch_in_flight: bool,
     next_retry_at: Option<Instant>,
     last_error: Option<HttpErrorKind>,
 }
@@ -172,19 +173,22 @@ impl IssuerState {
         if self.negative.contains_key(kid_key) {
             return Err(KeyError::UnknownKey);
         }
-        let seq = {
+        let (seq, allowed) = {
             let status = lock(&self.status);
             let allowed = status
                 .last_kid_fetch
                 .is_none_or(|t| now >= t + self.config.unknown_kid_cooldown);
-            if !allowed {
+            if !allowed && !status.fetch_in_flight {
                 drop(status);
                 self.negative.insert(Box::from(kid_key), ());
                 return Err(KeyError::UnknownKey);
             }
-            status.completed
+            (status.completed, allowed)
         };
-        {
+        if !allowed {
+            // In the cool-down, but a fetch is in flight: it may bring the key; wait for it.
+            drop(self.fetch_lock.lock().await);
+        } else {
             let _guard = self.fetch_lock.lock().await;
             let should_fetch = {
                 let mut status = lock(&self.status);
@@ -287,8 +291,21 @@ impl IssuerState {
 
     /// Fetches and installs new keys. Callers hold `fetch_lock`.
     async fn fetch_and_store(&self) {
-        lock(&self.status).attempts += 1;
+        /// Clears `fetch_in_flight` even if the fetching future is dropped mid-way.
+        struct InFlight<'a>(&'a Mutex<Status>);
+        impl Drop for InFlight<'_> {
+            fn drop(&mut self) {
+                lock(self.0).fetch_in_flight = false;
+            }
+        }
+        {
+            let mut status = lock(&self.status);
+            status.attempts += 1;
+            status.fetch_in_flight = true;
+        }
+        let in_flight = InFlight(&self.status);
         let result = self.fetch().await;
+        drop(in_flight);
         let now = Instant::now();
         let mut status = lock(&self.status);
         status.completed += 1;
