@@ -10,6 +10,8 @@
 #[allow(dead_code)]
 #[path = "../examples/gateway.rs"]
 mod gateway;
+#[path = "support/idp.rs"]
+mod idp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -278,4 +280,86 @@ async fn unreachable_upstream_is_a_502_not_a_hang() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
+}
+
+/// The gateway in front of a real upstream with RS256 access tokens from the real OpenID
+/// provider of the test suite (discovery, JWKS and tokens all from `oidc-provider`).
+#[tokio::test]
+async fn gateway_with_tokens_from_the_openid_provider() {
+    let provider = idp::Provider::start();
+    let upstream = start_upstream().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gw = listener.local_addr().unwrap();
+    let args = gateway::parse_args(
+        [
+            "--listen",
+            &gw.to_string(),
+            "--upstream",
+            &format!("http://{upstream}"),
+            "--issuer",
+            &provider.issuer,
+            "--audience",
+            idp::RESOURCE,
+            "--policy",
+            "GET /orders=scope:api:read",
+            "--policy",
+            "POST /orders=scope:api:write",
+            "--insecure-allow-http-loopback",
+        ]
+        .map(str::to_owned),
+    )
+    .unwrap();
+    tokio::spawn(async move { gateway::serve(args, listener).await.unwrap() });
+
+    let read = provider.machine_token("api:read").await;
+    let write = provider.machine_token("api:read%20api:write").await;
+
+    let (status, _, body) = call(
+        gw,
+        Method::GET,
+        "/orders",
+        &[
+            ("authorization", &format!("Bearer {read}")),
+            ("x-portcullis-subject", "root"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body:?}");
+    let echo: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        echo["headers"][gateway::SUBJECT_HEADER],
+        idp::MACHINE_CLIENT.0
+    );
+
+    let (status, _, _) = call(
+        gw,
+        Method::POST,
+        "/orders",
+        &[("authorization", &format!("Bearer {read}"))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = call(
+        gw,
+        Method::POST,
+        "/orders",
+        &[("authorization", &format!("Bearer {write}"))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The provider's token with one signature byte changed, and no token at all.
+    let mut forged = read.clone();
+    let last = if forged.ends_with('A') { "B" } else { "A" };
+    forged.replace_range(forged.len() - 1.., last);
+    let (status, _, _) = call(
+        gw,
+        Method::GET,
+        "/orders",
+        &[("authorization", &format!("Bearer {forged}"))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = call(gw, Method::GET, "/orders", &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

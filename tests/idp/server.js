@@ -15,6 +15,11 @@
 //   --client-id ID       (default portcullis-e2e)
 //   --client-secret S    (default e2e-secret-that-is-long-enough-0123456789)
 //   --auth METHOD        token endpoint auth: client_secret_basic (default), client_secret_post, none
+//
+// A second, machine-to-machine client (`portcullis-machine`, secret
+// `machine-secret-that-is-long-enough-0123456789`) may use the client-credentials grant for
+// JWT access tokens to the same resource (scopes `api:read`, `api:write`); the gateway tests
+// use it.
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import Provider from 'oidc-provider';
@@ -49,9 +54,18 @@ const client = {
   token_endpoint_auth_method: args.auth,
 };
 if (args.auth !== 'none') client.client_secret = args['client-secret'];
+const machine = {
+  client_id: 'portcullis-machine',
+  client_secret: 'machine-secret-that-is-long-enough-0123456789',
+  grant_types: ['client_credentials'],
+  response_types: [],
+  redirect_uris: [],
+  token_endpoint_auth_method: 'client_secret_basic',
+  scope: 'api:read api:write',
+};
 
 const provider = new Provider(issuer, {
-  clients: [client],
+  clients: [client, machine],
   // Fixed keys for the provider's own cookies (this is a test server).
   cookies: { keys: ['portcullis-e2e-cookie-key-0', 'portcullis-e2e-cookie-key-1'] },
   findAccount: async (_ctx, sub) =>
@@ -59,7 +73,7 @@ const provider = new Provider(issuer, {
       ? { accountId: sub, claims: async () => ({ sub, name: 'Alice Liddell' }) }
       : undefined,
   claims: { openid: ['sub'], profile: ['name'] },
-  scopes: ['openid', 'offline_access', 'profile', 'api:read'],
+  scopes: ['openid', 'offline_access', 'profile', 'api:read', 'api:write'],
   pkce: { required: () => true },
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
   ttl: { AccessToken: 300, AuthorizationCode: 60, IdToken: 300, RefreshToken: 3600, Interaction: 600, Session: 3600, Grant: 3600 },
@@ -67,13 +81,14 @@ const provider = new Provider(issuer, {
     devInteractions: { enabled: false },
     rpInitiatedLogout: { enabled: true },
     revocation: { enabled: true },
+    clientCredentials: { enabled: true },
     resourceIndicators: {
       enabled: true,
       defaultResource: async () => RESOURCE,
       useGrantedResource: async () => true,
       getResourceServerInfo: async (_ctx, indicator) => {
         if (indicator !== RESOURCE) throw new Provider.errors.InvalidTarget();
-        return { scope: 'api:read', audience: RESOURCE, accessTokenTTL: 300, accessTokenFormat: 'jwt' };
+        return { scope: 'api:read api:write', audience: RESOURCE, accessTokenTTL: 300, accessTokenFormat: 'jwt' };
       },
     },
   },
