@@ -171,7 +171,7 @@ async fn call(
 async fn eventually<F, Fut>(want: StatusCode, mut f: F) -> StatusCode
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = StatusCode>,
+    Fut: Future<Output = StatusCode>,
 {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
