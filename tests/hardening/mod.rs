@@ -265,3 +265,15 @@ pub fn rss_kib() -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
 }
+
+/// Sends raw bytes with `Connection: close` in them and reads the whole answer (status line,
+/// headers and body) until the server closes, within 10 s.
+pub async fn raw_response(addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = s.write_all(request).await;
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf))
+        .await
+        .expect("the server answers and closes within 10 s");
+    String::from_utf8_lossy(&buf).into_owned()
+}
