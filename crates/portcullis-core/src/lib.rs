@@ -31,6 +31,7 @@
 pub mod client;
 mod config;
 mod credential;
+pub mod observe;
 mod rejection;
 mod response;
 

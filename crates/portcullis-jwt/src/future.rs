@@ -24,10 +24,7 @@ pub(crate) fn reject<B, R: ResponseForRejection<B>>(
     cx: &RejectionContext<'_>,
     rejection: Rejection,
 ) -> Response<B> {
-    tracing::debug!(kind = %rejection.kind(), description = rejection.description(), "request rejected");
-    let mut response = mapping.response(cx, rejection.clone());
-    response.extensions_mut().insert(rejection);
-    response
+    portcullis_core::observe::reject("jwt", mapping, cx, rejection)
 }
 
 pin_project! {
@@ -138,6 +135,8 @@ where
                     };
                     match result {
                         Ok(claims) => {
+                            portcullis_core::observe::token_verified();
+                            portcullis_core::observe::allowed_jwt();
                             let standard = claims.standard.clone();
                             request.extensions_mut().insert(claims);
                             request.extensions_mut().insert(standard);
@@ -146,6 +145,7 @@ where
                             }
                         }
                         Err(error) => {
+                            portcullis_core::observe::token_invalid();
                             let response = reject(
                                 rejection,
                                 &RejectionContext::from_request(&request),

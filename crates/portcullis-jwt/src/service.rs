@@ -82,12 +82,17 @@ where
             }
             Outcome::Anonymous => self.reject(&request, Rejection::missing_credentials()),
             Outcome::Hit(Ok(claims)) => {
+                portcullis_core::observe::token_cache_hit();
+                portcullis_core::observe::allowed_jwt();
                 let standard = claims.standard.clone();
                 request.extensions_mut().insert(claims);
                 request.extensions_mut().insert(standard);
                 ResponseFuture::inner(self.inner.call(request))
             }
-            Outcome::Hit(Err(error)) => self.reject(&request, Rejection::from(error)),
+            Outcome::Hit(Err(error)) => {
+                portcullis_core::observe::token_invalid();
+                self.reject(&request, Rejection::from(error))
+            }
             Outcome::Miss(token) => {
                 let validator = self.validator.clone();
                 let validation = Box::pin(async move {

@@ -94,6 +94,13 @@ impl SessionManager {
 
     pub(crate) fn unavailable(&self, err: &StoreError) -> Rejection {
         tracing::error!(error = %err, "session store failed; refusing the request");
+        portcullis_core::observe::store_error(match err.kind() {
+            StoreErrorKind::Unavailable => "unavailable",
+            StoreErrorKind::Timeout => "timeout",
+            StoreErrorKind::Conflict => "conflict",
+            StoreErrorKind::Corrupt => "corrupt",
+            _ => "other",
+        });
         Rejection::unavailable(
             "the session store is unavailable",
             self.shared.config.retry_after,
@@ -112,6 +119,7 @@ impl SessionManager {
 
     /// Deletes `id` (best effort) and publishes its revocation.
     async fn end(&self, id: &SessionIdHash) {
+        portcullis_core::observe::session_expired();
         if let Err(err) = self.timed(self.store().delete(id)).await {
             tracing::warn!(error = %err, session = ?id, "could not delete an ended session");
         }
@@ -283,6 +291,9 @@ impl SessionManager {
             .await?;
         self.publish(RevocationEvent::Subject(subject.to_owned()))
             .await;
+        for _ in &deleted {
+            portcullis_core::observe::session_revoked();
+        }
         if let Some(idp) = &self.shared.config.idp {
             for record in &records {
                 if let Ok(tokens) = self.shared.cipher.open(&record.tokens, &record.id_hash)

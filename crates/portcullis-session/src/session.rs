@@ -278,6 +278,7 @@ impl Session {
             return Err(SessionError::with_source(SessionErrorKind::Cookie, err));
         }
         self.state().current = Some(Loaded { record, tokens });
+        portcullis_core::observe::session_created();
         Ok(())
     }
 
@@ -298,6 +299,7 @@ impl Session {
         };
         manager.timed(manager.store().delete(&id)).await?;
         let tokens = self.state().current.take().map(|c| c.tokens);
+        portcullis_core::observe::session_revoked();
         manager.publish(RevocationEvent::Session(id)).await;
         Ok(tokens)
     }

@@ -417,6 +417,13 @@ impl IssuerState {
     }
 
     async fn fetch(&self) -> Result<(ParsedKeys, Option<Duration>), HttpError> {
+        let started = std::time::Instant::now();
+        let result = self.fetch_inner().await;
+        portcullis_core::observe::jwks_fetch(result.is_ok(), started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn fetch_inner(&self) -> Result<(ParsedKeys, Option<Duration>), HttpError> {
         let uri = self.jwks_uri().await?;
         let result = self.get(&uri).await;
         let (body, max_age) = match result {

@@ -269,7 +269,8 @@ where
         };
         match verdict {
             Ok(()) => ResponseFuture::inner(self.inner.call(request)),
-            Err(rejection) => ResponseFuture::rejected(crate::future::reject(
+            Err(rejection) => ResponseFuture::rejected(portcullis_core::observe::reject(
+                "policy",
                 &self.rejection,
                 &RejectionContext::from_request(&request),
                 rejection,

@@ -103,7 +103,9 @@ where
                     action = "reject",
                     "session used from another client than it was bound to; session destroyed"
                 );
-                let response = self.rejection.response(
+                let response = portcullis_core::observe::reject(
+                    "binding",
+                    &self.rejection,
                     &RejectionContext::from_request(&request),
                     Rejection::binding_mismatch(),
                 );

@@ -70,9 +70,12 @@ fn rejection_response<B, ReqBody, R>(
 where
     R: ResponseForRejection<B>,
 {
-    let mut response = mapping.response(&RejectionContext::from_request(req), rejection.clone());
-    response.extensions_mut().insert(rejection);
-    response
+    portcullis_core::observe::reject(
+        "token_lookup",
+        mapping,
+        &RejectionContext::from_request(req),
+        rejection,
+    )
 }
 
 impl<S, ReqBody, ResBody, R> ResponseFuture<S, ReqBody, R>
