@@ -1,6 +1,12 @@
 //! Starts the real OpenID provider of the test suite (`oidc-provider` from npm, in
 //! `tests/idp/`) on 127.0.0.1 and gets tokens from it. A missing component fails loudly.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
