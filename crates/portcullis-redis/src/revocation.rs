@@ -76,6 +76,24 @@ impl Hooks {
 /// validated tokens (they are reloaded from the store, which is the source of truth).
 ///
 /// The task stops when the last clone of the `RedisRevocation` is dropped.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use portcullis_redis::RedisStore;
+/// use portcullis_session::revocation::{FnListener, Revocation, RevocationEvent};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = RedisStore::builder("redis://127.0.0.1:6379/").build()?;
+/// let revocation = store.revocation();
+/// // Drop revoked sessions and tokens from this instance's caches.
+/// revocation.subscribe(Arc::new(FnListener::new(|event: &RevocationEvent| {
+///     tracing::info!(?event, "revoked");
+/// })));
+/// // Events may have been missed while Redis was unreachable: start from a clean cache.
+/// revocation.on_gap(|| tracing::info!("clearing local caches"));
+/// revocation.publish(RevocationEvent::Subject("alice".into())).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct RedisRevocation {
     inner: Arc<RevInner>,
