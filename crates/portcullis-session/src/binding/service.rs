@@ -2,8 +2,8 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use portcullis_core::{
-    BindingPolicy, ClientBinding, ClientIpResolver, MismatchAction, Rejection, RejectionContext,
-    ResponseForRejection,
+    BindingPolicy, ClientBinding, ClientIpResolver, IpMatch, MismatchAction, Rejection,
+    RejectionContext, ResponseForRejection,
 };
 use tower_service::Service;
 
@@ -67,6 +67,8 @@ where
         let ip = self.resolver.resolve_request(&request);
         if let Some(ip) = ip {
             request.extensions_mut().insert(ip);
+        } else if self.policy.ip_match() != IpMatch::Off {
+            warn_no_peer_address();
         }
         let (mismatch, session) = {
             let Some(session) = request.extensions().get::<Session>() else {
@@ -120,5 +122,19 @@ where
                 )
             }
         }
+    }
+}
+
+/// IP binding is on but the server records no peer address: sessions cannot be bound to an
+/// IP. Said once per process, loudly, because it is a deployment mistake, not a client's.
+fn warn_no_peer_address() {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            "BindingLayer: IP binding is on but the request carries no peer address; serve with \
+             axum's `into_make_service_with_connect_info::<SocketAddr>()` (feature `axum`), \
+             tonic's connect info (feature `tonic`) or `AddPeerAddrLayer` for plain hyper, \
+             or turn IP binding off explicitly"
+        );
     }
 }
