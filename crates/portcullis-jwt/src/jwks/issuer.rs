@@ -315,9 +315,10 @@ impl IssuerState {
                 let ttl = max_age
                     .unwrap_or(c.default_refresh)
                     .clamp(c.min_refresh, c.max_refresh);
+                // Durations are bounded at build time, so these additions cannot overflow.
                 let set = KeySet {
                     keys,
-                    refresh_at: now + ttl.mul_f32(0.75),
+                    refresh_at: now + (ttl - ttl / 4),
                     fresh_until: now + ttl,
                     stale_until: now + ttl + c.stale_window,
                 };

@@ -246,6 +246,20 @@ impl JwksCacheBuilder {
                 "need 0 < initial <= max backoff",
             ));
         }
+        const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+        for (setting, value) in [
+            ("jwks.refresh_bounds", c.max_refresh.max(c.default_refresh)),
+            ("jwks.stale_window", c.stale_window),
+            ("jwks.unknown_kid_cooldown", c.unknown_kid_cooldown),
+            ("jwks.retry_backoff", c.retry_max),
+        ] {
+            if value > YEAR {
+                return Err(ConfigError::new(
+                    setting,
+                    "durations are limited to one year",
+                ));
+            }
+        }
         if c.min_rsa_bits < 2048 {
             return Err(ConfigError::new(
                 "jwks.min_rsa_bits",

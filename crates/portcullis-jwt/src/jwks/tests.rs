@@ -57,6 +57,22 @@ fn key_type_fits_algorithm() {
 #[test]
 fn builder_rejects_bad_config() {
     assert!(JwksCache::builder().build().is_err());
+    let huge = JwksCache::builder()
+        .add_issuer("https://a.example")
+        .with_stale_window(Duration::MAX)
+        .build()
+        .unwrap_err();
+    assert_eq!(huge.setting(), "jwks.stale_window");
+    let bounds = JwksCache::builder()
+        .add_issuer("https://a.example")
+        .with_refresh_bounds(
+            Duration::from_secs(10),
+            Duration::from_secs(1),
+            Duration::from_secs(5),
+        )
+        .build()
+        .unwrap_err();
+    assert_eq!(bounds.setting(), "jwks.refresh_bounds");
     let err = JwksCache::builder()
         .add_issuer("http://idp.example")
         .build()

@@ -50,8 +50,10 @@ impl moka::Expiry<u64, Arc<Entry>> for UntilDeadline {
         value: &Arc<Entry>,
         _created_at: std::time::Instant,
     ) -> Option<Duration> {
+        // Capped: the entry is checked against its deadline on every hit anyway.
+        const MAX: u64 = 365 * 24 * 3600;
         Some(Duration::from_secs(
-            value.deadline.saturating_sub(unix_now()),
+            value.deadline.saturating_sub(unix_now()).min(MAX),
         ))
     }
 }

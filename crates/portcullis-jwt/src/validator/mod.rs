@@ -230,6 +230,17 @@ impl ValidatorBuilder {
         if self.algorithms.is_empty() && self.hmac.is_empty() {
             return Err(ConfigError::new("jwt.algorithms", "no algorithm allowed"));
         }
+        if self.revocation_ttl.is_zero()
+            || self.revocation_ttl > Duration::from_secs(365 * 24 * 3600)
+        {
+            return Err(ConfigError::new(
+                "jwt.revocation_ttl",
+                "must be more than zero and at most one year",
+            ));
+        }
+        if self.leeway > Duration::from_secs(24 * 3600) {
+            return Err(ConfigError::new("jwt.leeway", "at most one day"));
+        }
         if self.max_token_bytes < 64 {
             return Err(ConfigError::new("jwt.max_token_bytes", "too small"));
         }

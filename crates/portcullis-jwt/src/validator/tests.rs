@@ -104,3 +104,34 @@ fn claims_are_strict() {
     assert_eq!(ok.scopes.len(), 3);
     assert_eq!(ok.roles.len(), 2);
 }
+
+#[test]
+fn builder_limits() {
+    use crate::{JwksCache, Validator};
+    use std::time::Duration;
+    let jwks = JwksCache::builder()
+        .add_issuer("https://a.example")
+        .build()
+        .unwrap();
+    let setting = |b: crate::ValidatorBuilder| b.build().unwrap_err().setting().to_owned();
+    assert_eq!(setting(Validator::builder(jwks.clone())), "jwt.audience");
+    let b = || Validator::builder(jwks.clone()).with_audience("api");
+    assert_eq!(
+        setting(b().with_revocation_limits(10, Duration::MAX)),
+        "jwt.revocation_ttl"
+    );
+    assert_eq!(
+        setting(b().with_leeway(Duration::from_secs(100_000))),
+        "jwt.leeway"
+    );
+    assert_eq!(setting(b().with_algorithms([])), "jwt.algorithms");
+    assert_eq!(setting(b().with_max_token_bytes(10)), "jwt.max_token_bytes");
+    assert!(b().insecure_skip_audience().build().is_ok());
+    assert!(
+        Validator::builder(jwks.clone())
+            .insecure_skip_audience()
+            .build()
+            .is_ok()
+    );
+    assert!(b().build().is_ok());
+}
