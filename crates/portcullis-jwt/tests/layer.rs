@@ -405,3 +405,26 @@ async fn axum_extractors() {
         StatusCode::INTERNAL_SERVER_ERROR
     );
 }
+
+#[tokio::test]
+async fn several_claim_types_share_one_cached_validation() {
+    #[derive(Debug, Deserialize)]
+    struct NeedsTenant {
+        #[allow(dead_code)]
+        tenant: String,
+    }
+    let (idp, key, v) = setup().await;
+    let token = key.sign(&claims(&idp.issuer()));
+    let first = v.validate_as::<MyClaims>(&token).await.unwrap();
+    assert_eq!(first.sub, "alice");
+    let second = v.validate_as::<serde_json::Value>(&token).await.unwrap();
+    assert_eq!(second["scope"], "read write");
+    let again = v.validate_as::<MyClaims>(&token).await.unwrap();
+    assert!(
+        Arc::ptr_eq(first.as_arc(), again.as_arc()),
+        "first type is kept with the entry"
+    );
+    let err = v.validate_as::<NeedsTenant>(&token).await.unwrap_err();
+    assert_eq!(err.kind(), portcullis_jwt::JwtErrorKind::InvalidClaim);
+    assert_eq!(v.cached_tokens(), 1);
+}

@@ -2,8 +2,8 @@
 
 mod cache;
 mod parse;
+mod typed;
 
-use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::Ordering;
@@ -18,6 +18,7 @@ use crate::claims::{Claims, StandardClaims};
 use crate::error::{JwtError, JwtErrorKind};
 use crate::jwks::{JwksCache, KeyError, KeyType, VerifyKey};
 use cache::{DenyList, Entry, TokenCache, unix_now};
+pub(crate) use typed::typed;
 
 /// The asymmetric algorithms allowed by default.
 pub const DEFAULT_ALGORITHMS: &[Algorithm] = &[
@@ -45,8 +46,13 @@ pub const DEFAULT_ALGORITHMS: &[Algorithm] = &[
 ///   NumericDates must be JSON integers (strings and fractions are refused);
 /// * optional `typ` check (e.g. `at+jwt`, RFC 9068) and required claims.
 ///
-/// Valid tokens are cached until `exp` (bounded, exact-match), so a token seen before
-/// skips the signature check; `revoke_*` drop cached tokens at once.
+/// Valid tokens are cached until `exp` + leeway (bounded, exact-match: an entry is found
+/// by a keyed hash of the token's tail and used only if the whole token is equal), so a
+/// token seen before skips the signature check. A cached validation is dropped when its
+/// key disappears from the issuer's JWKS, and refused at once after `revoke_jti`,
+/// `revoke_sid` or `revoke_subject`; it is *not* dropped when the IdP is merely
+/// unreachable (the token was verified with a then-current key). The typed claims of the
+/// first `T` asked for are kept with the entry; other types are deserialized per use.
 ///
 /// Cloning is cheap (shared).
 ///
@@ -558,43 +564,6 @@ impl KeyRef<'_> {
             Self::Jwk(key) => &key.decoding,
         }
     }
-}
-
-/// The payload of `entry` as `T`, deserialized once per entry for the first type asked.
-pub(crate) fn typed<T>(entry: &Entry) -> Result<Claims<T>, JwtError>
-where
-    T: DeserializeOwned + Send + Sync + 'static,
-{
-    let id = TypeId::of::<T>();
-    let (stored_id, any) = match entry.typed.get() {
-        Some(stored) => stored,
-        None => {
-            let value: Arc<dyn Any + Send + Sync> = Arc::new(deserialize::<T>(&entry.payload)?);
-            entry.typed.get_or_init(|| (id, value))
-        }
-    };
-    let custom = if *stored_id == id {
-        any.clone().downcast::<T>().ok()
-    } else {
-        None
-    };
-    let custom = match custom {
-        Some(custom) => custom,
-        None => Arc::new(deserialize::<T>(&entry.payload)?),
-    };
-    Ok(Claims {
-        custom,
-        standard: entry.claims.clone(),
-    })
-}
-
-fn deserialize<T: DeserializeOwned>(payload: &[u8]) -> Result<T, JwtError> {
-    serde_json::from_slice(payload).map_err(|_| {
-        err(
-            JwtErrorKind::InvalidClaim,
-            "the token's claims do not have the expected shape",
-        )
-    })
 }
 
 #[cfg(test)]
