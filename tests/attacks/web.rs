@@ -464,3 +464,57 @@ async fn logout_and_rejections_are_never_cacheable() {
     assert_eq!(s.http.get("/public").await.status(), StatusCode::OK);
     assert_eq!(s.http.get("/nope").await.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn credentials_in_unexpected_places_are_not_accepted() {
+    let s = start(false).await;
+    let token = s.app.a.token("alice", AUD);
+    let login = s
+        .http
+        .send(
+            s.http
+                .req(Method::POST, "/login?sub=alice")
+                .header(USER_AGENT, UA),
+        )
+        .await;
+    let pair = set_cookie_pair(&login, COOKIE_NAME).unwrap();
+    let id = pair.split_once('=').unwrap().1.to_owned();
+    // A token in the query string (RFC 6750 §2.3 is not supported: URLs end up in logs).
+    let res = s.http.get(&format!("/me?access_token={token}")).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // The session ID as a bearer token; the access token as the session cookie.
+    refused(&s, &id, "session ID as a bearer token").await;
+    let res = s
+        .http
+        .send(
+            s.http
+                .req(Method::GET, "/me")
+                .header(USER_AGENT, UA)
+                .header(COOKIE, format!("{COOKIE_NAME}={token}")),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // Other schemes and malformed Authorization headers.
+    for value in [
+        format!("Basic {token}"),
+        format!("Token {token}"),
+        format!("Bearer{token}"),
+        format!("Bearer  {token} extra"),
+        "Bearer".to_owned(),
+        "Bearer ".to_owned(),
+    ] {
+        let res = s
+            .http
+            .send(
+                s.http
+                    .req(Method::GET, "/me")
+                    .header(AUTHORIZATION, value.clone()),
+            )
+            .await;
+        assert!(
+            res.status() == StatusCode::UNAUTHORIZED || res.status() == StatusCode::BAD_REQUEST,
+            "{value}: {}",
+            res.status()
+        );
+    }
+}
