@@ -8,7 +8,7 @@ use http::StatusCode;
 /// Why a request was refused.
 ///
 /// The kind decides the status and the protocol-level error code; see
-/// [`Rejection::status`], [`Rejection::bearer_error`] and [`Rejection::grpc_status`].
+/// [`Rejection::status`], [`RejectionKind::bearer_error`] and [`RejectionKind::grpc_status`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RejectionKind {
