@@ -3,7 +3,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use cookie::{Cookie, CookieJar};
+use cookie::{Cookie, CookieJar, Key};
 use http::HeaderValue;
 
 use crate::config::{CookieKeys, CookieSecurity};
@@ -281,6 +281,61 @@ impl fmt::Debug for Cookies {
     }
 }
 
+/// How a protected cookie is opened (verified or decrypted) and sealed (signed or encrypted).
+#[derive(Clone, Copy, Debug)]
+enum Protection {
+    Signed,
+    Private,
+}
+
+impl Protection {
+    fn open(self, key: &Key, raw: Cookie<'static>) -> Option<Cookie<'static>> {
+        let jar = CookieJar::new();
+        match self {
+            Self::Signed => jar.signed(key).verify(raw),
+            Self::Private => jar.private(key).decrypt(raw),
+        }
+    }
+
+    fn seal(self, key: &Key, cookie: Cookie<'static>) -> Result<Cookie<'static>, CookieError> {
+        let mut jar = CookieJar::new();
+        match self {
+            Self::Signed => jar.signed_mut(key).add(cookie),
+            Self::Private => jar.private_mut(key).add(cookie),
+        }
+        jar.delta()
+            .next()
+            .cloned()
+            .ok_or_else(|| CookieError::invalid("sealing produced no cookie"))
+    }
+
+    /// Opens the cookie `name` with the current key, else a previous one (then re-issues it
+    /// under the current key).
+    fn get(self, cookies: &Cookies, keys: &CookieKeys, name: &str) -> Option<Cookie<'static>> {
+        let raw = cookies.get(name)?;
+        if let Some(cookie) = self.open(keys.current(), raw.clone()) {
+            return Some(cookie);
+        }
+        let cookie = keys
+            .previous()
+            .iter()
+            .find_map(|key| self.open(key, raw.clone()))?;
+        if let Err(err) = self.add(cookies, keys, cookie.clone()) {
+            tracing::warn!(cookie = name, %err, "could not re-issue a cookie under the current key");
+        }
+        Some(cookie)
+    }
+
+    fn add(
+        self,
+        cookies: &Cookies,
+        keys: &CookieKeys,
+        cookie: Cookie<'static>,
+    ) -> Result<(), CookieError> {
+        cookies.add(self.seal(keys.current(), cookie)?)
+    }
+}
+
 /// Signed cookies of one request; see [`Cookies::signed`].
 #[derive(Debug)]
 pub struct SignedCookies<'a> {
@@ -293,20 +348,7 @@ impl SignedCookies<'_> {
     /// verify under the current or a previous key. A cookie verified with a previous key is
     /// re-issued under the current key.
     pub fn get(&self, name: &str) -> Option<Cookie<'static>> {
-        let raw = self.cookies.get(name)?;
-        let jar = CookieJar::new();
-        if let Some(cookie) = jar.signed(self.keys.current()).verify(raw.clone()) {
-            return Some(cookie);
-        }
-        let cookie = self
-            .keys
-            .previous()
-            .iter()
-            .find_map(|key| jar.signed(key).verify(raw.clone()))?;
-        if let Err(err) = self.add(cookie.clone()) {
-            tracing::warn!(cookie = name, %err, "could not re-issue a cookie under the current key");
-        }
-        Some(cookie)
+        Protection::Signed.get(self.cookies, self.keys, name)
     }
 
     /// Signs `cookie` with the current key and adds it (see [`Cookies::add`]).
@@ -315,14 +357,7 @@ impl SignedCookies<'_> {
     ///
     /// As [`Cookies::add`].
     pub fn add(&self, cookie: impl Into<Cookie<'static>>) -> Result<(), CookieError> {
-        let mut jar = CookieJar::new();
-        jar.signed_mut(self.keys.current()).add(cookie.into());
-        let signed = jar
-            .delta()
-            .next()
-            .cloned()
-            .ok_or_else(|| CookieError::invalid("signing produced no cookie"))?;
-        self.cookies.add(signed)
+        Protection::Signed.add(self.cookies, self.keys, cookie.into())
     }
 
     /// Removes the cookie (see [`Cookies::remove`]).
@@ -343,20 +378,7 @@ impl PrivateCookies<'_> {
     /// authenticate under the current or a previous key. A cookie decrypted with a previous key
     /// is re-issued under the current key.
     pub fn get(&self, name: &str) -> Option<Cookie<'static>> {
-        let raw = self.cookies.get(name)?;
-        let jar = CookieJar::new();
-        if let Some(cookie) = jar.private(self.keys.current()).decrypt(raw.clone()) {
-            return Some(cookie);
-        }
-        let cookie = self
-            .keys
-            .previous()
-            .iter()
-            .find_map(|key| jar.private(key).decrypt(raw.clone()))?;
-        if let Err(err) = self.add(cookie.clone()) {
-            tracing::warn!(cookie = name, %err, "could not re-issue a cookie under the current key");
-        }
-        Some(cookie)
+        Protection::Private.get(self.cookies, self.keys, name)
     }
 
     /// Encrypts `cookie` with the current key and adds it (see [`Cookies::add`]). The plaintext
@@ -366,14 +388,7 @@ impl PrivateCookies<'_> {
     ///
     /// As [`Cookies::add`], for the name and attributes.
     pub fn add(&self, cookie: impl Into<Cookie<'static>>) -> Result<(), CookieError> {
-        let mut jar = CookieJar::new();
-        jar.private_mut(self.keys.current()).add(cookie.into());
-        let sealed = jar
-            .delta()
-            .next()
-            .cloned()
-            .ok_or_else(|| CookieError::invalid("encryption produced no cookie"))?;
-        self.cookies.add(sealed)
+        Protection::Private.add(self.cookies, self.keys, cookie.into())
     }
 
     /// Removes the cookie (see [`Cookies::remove`]).
