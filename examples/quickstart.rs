@@ -62,13 +62,9 @@ pub fn app(base_url: &str) -> Result<Router, ConfigError> {
 
     // Per-route policies answer with the stack's rejections (same realm).
     let rejection = portcullis.rejection_response();
-    let protected = Router::new().route("/me", get(me)).route_layer(
-        PolicyLayer::require(
-            "authenticated",
-            |_: &StandardClaims, _: &http::Extensions| true,
-        )
-        .with_rejection(rejection.clone()),
-    );
+    let protected = Router::new()
+        .route("/me", get(me))
+        .route_layer(PolicyLayer::authenticated().with_rejection(rejection.clone()));
     let api = Router::new()
         .route("/api/data", get(data))
         .route_layer(PolicyLayer::require_scope("read").with_rejection(rejection));
@@ -151,13 +147,9 @@ pub fn oidc_app(
     }
     let oidc = oidc.build()?;
     let rejection = portcullis.rejection_response();
-    let protected = Router::new().route("/me", get(me)).route_layer(
-        PolicyLayer::require(
-            "authenticated",
-            |_: &StandardClaims, _: &http::Extensions| true,
-        )
-        .with_rejection(rejection),
-    );
+    let protected = Router::new()
+        .route("/me", get(me))
+        .route_layer(PolicyLayer::authenticated().with_rejection(rejection));
     let index = |Extension(session): Extension<Session>| async move {
         Html(match session.subject() {
             Some(subject) => format!(

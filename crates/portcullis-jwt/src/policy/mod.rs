@@ -101,6 +101,16 @@ impl ClaimsPolicy for RequireAnyScope {
     }
 }
 
+/// Requires only a validated token: any claims will do (401 without one).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RequireAuthenticated;
+
+impl ClaimsPolicy for RequireAuthenticated {
+    fn check(&self, _: &StandardClaims, _: &http::Extensions) -> Result<(), Rejection> {
+        Ok(())
+    }
+}
+
 /// Requires a role (`roles`).
 #[derive(Clone, Debug)]
 pub struct RequireRole(Arc<str>);
@@ -163,6 +173,15 @@ impl<P: ClaimsPolicy> PolicyLayer<P> {
             policy,
             rejection: DefaultRejectionResponse::new(),
         }
+    }
+}
+
+impl PolicyLayer<RequireAuthenticated> {
+    /// Requires a validated token and nothing more: for routes behind a `JwtLayer` that
+    /// [allows anonymous requests](crate::JwtLayer::allow_anonymous), this refuses the anonymous
+    /// ones with 401.
+    pub fn authenticated() -> Self {
+        Self::new(RequireAuthenticated)
     }
 }
 
