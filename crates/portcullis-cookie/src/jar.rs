@@ -125,6 +125,21 @@ impl Cookies {
             .map(|p| p.to_cookie(raw))
     }
 
+    /// Applies `f` to the value of the cookie named `name` (as [`get`](Self::get) would
+    /// return it) without copying it: the cheap way to read one value per request, e.g. a
+    /// session ID.
+    pub fn value_with<T>(&self, name: &str, f: impl FnOnce(&str) -> T) -> Option<T> {
+        let mut state = self.state();
+        if let Some(changed) = state.changes.iter().rev().find(|c| c.name() == name) {
+            return (!is_removal(changed)).then(|| f(changed.value()));
+        }
+        let raw = &self.inner.raw;
+        self.parsed(&mut state)
+            .iter()
+            .find(|p| p.name(raw) == name)
+            .map(|p| f(p.value(raw)))
+    }
+
     /// Every cookie the request sent, as parsed (changes made during this request not
     /// included).
     pub fn request_cookies(&self) -> Vec<Cookie<'static>> {

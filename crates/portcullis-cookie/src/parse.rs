@@ -31,6 +31,10 @@ impl Pair {
         Self::slice(headers, self.header, &self.name)
     }
 
+    pub(crate) fn value<'h>(&self, headers: &'h [HeaderValue]) -> &'h str {
+        Self::slice(headers, self.header, &self.value)
+    }
+
     pub(crate) fn to_cookie(&self, headers: &[HeaderValue]) -> Cookie<'static> {
         Cookie::new(
             self.name(headers).to_owned(),

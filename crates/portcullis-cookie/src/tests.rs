@@ -415,3 +415,20 @@ fn debug_never_prints_values_or_keys() {
     assert!(debug.contains("REDACTED"), "{debug}");
     assert!(!debug.contains("7, 7"), "{debug}");
 }
+
+#[tokio::test]
+async fn value_with_reads_without_copying_and_sees_changes() {
+    let res = run(&CookieLayer::new(), &[b"a=\"quoted\"; b=2"], |c| {
+        let before = c.value_with("a", str::to_owned);
+        let missing = c.value_with("zz", str::len);
+        c.add(Cookie::new("b", "3")).unwrap();
+        c.remove(Cookie::from("a"));
+        format!(
+            "{before:?} {missing:?} {:?} {:?}",
+            c.value_with("b", str::to_owned),
+            c.value_with("a", str::len)
+        )
+    })
+    .await;
+    assert_eq!(res.body(), "Some(\"quoted\") None Some(\"3\") None");
+}

@@ -57,8 +57,8 @@ fn find<B>(manager: &SessionManager, req: &Request<B>) -> Result<Found, Rejectio
             return None;
         }
         let jar = cookies.clone()?;
-        let value = jar.get(&config.cookie_name)?;
-        Some(match SessionId::parse(value.value()) {
+        let id = jar.value_with(&config.cookie_name, SessionId::parse)?;
+        Some(match id {
             Some(id) => Found::Cookie(id, jar),
             None => Found::BadCookie(jar),
         })
