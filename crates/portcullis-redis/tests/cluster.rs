@@ -10,15 +10,16 @@
 )]
 
 mod common;
+#[path = "common/served.rs"]
+mod served;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::RedisServer;
-use portcullis_redis::{RedisStore, RedisStoreBuilder};
+use portcullis_redis::RedisStoreBuilder;
 use portcullis_session::revocation::{FnListener, Revocation, RevocationEvent};
-use portcullis_session::store::{SessionRecord, SessionStore, StoreFuture};
-use portcullis_session::{SessionIdHash, Timestamp};
+use served::Served;
 
 fn start_cluster() -> RedisServer {
     let server = RedisServer::start_with(
@@ -41,44 +42,6 @@ fn start_cluster() -> RedisServer {
         std::thread::sleep(Duration::from_millis(50));
     }
     server
-}
-
-#[derive(Debug)]
-struct Served {
-    store: RedisStore,
-    _server: RedisServer,
-}
-
-impl SessionStore for Served {
-    fn load<'a>(&'a self, id: &'a SessionIdHash) -> StoreFuture<'a, Option<SessionRecord>> {
-        self.store.load(id)
-    }
-    fn create<'a>(&'a self, record: &'a SessionRecord) -> StoreFuture<'a, u64> {
-        self.store.create(record)
-    }
-    fn update<'a>(&'a self, record: &'a SessionRecord) -> StoreFuture<'a, u64> {
-        self.store.update(record)
-    }
-    fn touch<'a>(
-        &'a self,
-        id: &'a SessionIdHash,
-        last_seen: Timestamp,
-        expires_at: Timestamp,
-    ) -> StoreFuture<'a, bool> {
-        self.store.touch(id, last_seen, expires_at)
-    }
-    fn delete<'a>(&'a self, id: &'a SessionIdHash) -> StoreFuture<'a, bool> {
-        self.store.delete(id)
-    }
-    fn delete_all_of_subject<'a>(
-        &'a self,
-        subject: &'a str,
-    ) -> StoreFuture<'a, Vec<SessionIdHash>> {
-        self.store.delete_all_of_subject(subject)
-    }
-    fn sessions_of<'a>(&'a self, subject: &'a str) -> StoreFuture<'a, Vec<SessionRecord>> {
-        self.store.sessions_of(subject)
-    }
 }
 
 async fn served() -> Served {

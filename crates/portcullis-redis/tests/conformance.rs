@@ -9,50 +9,12 @@
 )]
 
 mod common;
+#[path = "common/served.rs"]
+mod served;
 
 use common::RedisServer;
 use portcullis_redis::RedisStore;
-use portcullis_session::store::{SessionRecord, SessionStore, StoreFuture};
-use portcullis_session::{SessionIdHash, Timestamp};
-
-/// A store together with the server it talks to (the server dies with the test).
-#[derive(Debug)]
-struct Served {
-    store: RedisStore,
-    _server: RedisServer,
-}
-
-impl SessionStore for Served {
-    fn load<'a>(&'a self, id: &'a SessionIdHash) -> StoreFuture<'a, Option<SessionRecord>> {
-        self.store.load(id)
-    }
-    fn create<'a>(&'a self, record: &'a SessionRecord) -> StoreFuture<'a, u64> {
-        self.store.create(record)
-    }
-    fn update<'a>(&'a self, record: &'a SessionRecord) -> StoreFuture<'a, u64> {
-        self.store.update(record)
-    }
-    fn touch<'a>(
-        &'a self,
-        id: &'a SessionIdHash,
-        last_seen: Timestamp,
-        expires_at: Timestamp,
-    ) -> StoreFuture<'a, bool> {
-        self.store.touch(id, last_seen, expires_at)
-    }
-    fn delete<'a>(&'a self, id: &'a SessionIdHash) -> StoreFuture<'a, bool> {
-        self.store.delete(id)
-    }
-    fn delete_all_of_subject<'a>(
-        &'a self,
-        subject: &'a str,
-    ) -> StoreFuture<'a, Vec<SessionIdHash>> {
-        self.store.delete_all_of_subject(subject)
-    }
-    fn sessions_of<'a>(&'a self, subject: &'a str) -> StoreFuture<'a, Vec<SessionRecord>> {
-        self.store.sessions_of(subject)
-    }
-}
+use served::Served;
 
 async fn served() -> Served {
     let server = RedisServer::start();
