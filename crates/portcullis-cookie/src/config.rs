@@ -143,30 +143,46 @@ impl CookieSecurity {
 
 /// RFC 6265 cookie-name: an HTTP token.
 pub(crate) fn is_token(name: &str) -> bool {
-    !name.is_empty()
-        && name.bytes().all(|b| {
-            b.is_ascii_graphic()
-                && !matches!(
-                    b,
-                    b'(' | b')'
-                        | b'<'
-                        | b'>'
-                        | b'@'
-                        | b','
-                        | b';'
-                        | b':'
-                        | b'\\'
-                        | b'"'
-                        | b'/'
-                        | b'['
-                        | b']'
-                        | b'?'
-                        | b'='
-                        | b'{'
-                        | b'}'
-                )
-        })
+    is_token_bytes(name.as_bytes())
 }
+
+/// [`is_token`] on bytes (a token is ASCII, so valid bytes are valid UTF-8).
+pub(crate) fn is_token_bytes(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name
+            .iter()
+            .all(|b| TOKEN.get(usize::from(*b)) == Some(&true))
+}
+
+/// Which bytes may appear in an HTTP token (`tchar`): visible ASCII but the separators.
+#[allow(clippy::indexing_slicing)] // const evaluation: an out-of-range index fails the build
+static TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0x21;
+    while b < 0x7f {
+        table[b] = !matches!(
+            b as u8, // b < 0x7f
+            b'(' | b')'
+                | b'<'
+                | b'>'
+                | b'@'
+                | b','
+                | b';'
+                | b':'
+                | b'\\'
+                | b'"'
+                | b'/'
+                | b'['
+                | b']'
+                | b'?'
+                | b'='
+                | b'{'
+                | b'}'
+        );
+        b += 1;
+    }
+    table
+};
 
 fn check_name(name: &str) -> Result<(), CookieError> {
     if is_token(name) {

@@ -136,7 +136,7 @@ impl Cookies {
         let raw = &self.inner.raw;
         self.parsed(&mut state)
             .iter()
-            .find(|p| p.name(raw) == name)
+            .find(|p| p.name_bytes(raw) == name.as_bytes())
             .map(|p| f(p.value(raw)))
     }
 

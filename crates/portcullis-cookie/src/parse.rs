@@ -8,7 +8,7 @@ use std::ops::Range;
 use cookie::Cookie;
 use http::HeaderValue;
 
-use crate::config::is_token;
+use crate::config::is_token_bytes;
 
 /// One valid `name=value` pair inside `headers[header]`.
 #[derive(Clone, Debug)]
@@ -31,6 +31,15 @@ impl Pair {
         Self::slice(headers, self.header, &self.name)
     }
 
+    /// The name's bytes (checked to be a token, hence ASCII, when parsed): compared without
+    /// a UTF-8 check.
+    pub(crate) fn name_bytes<'h>(&self, headers: &'h [HeaderValue]) -> &'h [u8] {
+        headers
+            .get(self.header)
+            .and_then(|h| h.as_bytes().get(self.name.clone()))
+            .unwrap_or_default()
+    }
+
     pub(crate) fn value<'h>(&self, headers: &'h [HeaderValue]) -> &'h str {
         Self::slice(headers, self.header, &self.value)
     }
@@ -51,7 +60,8 @@ pub(crate) fn parse_cookie_headers(
     max_bytes: usize,
     max_cookies: usize,
 ) -> Vec<Pair> {
-    let mut pairs: Vec<Pair> = Vec::new();
+    // One allocation covers the usual handful of cookies.
+    let mut pairs: Vec<Pair> = Vec::with_capacity(8);
     let mut budget = max_bytes;
     'headers: for (index, header) in headers.iter().enumerate() {
         let mut bytes = header.as_bytes();
@@ -84,8 +94,8 @@ pub(crate) fn parse_cookie_headers(
                 name: shift(name, offset),
                 value: shift(value, offset),
             };
-            let name = pair.name(headers);
-            if !pairs.iter().any(|p| p.name(headers) == name) {
+            let name = pair.name_bytes(headers);
+            if !pairs.iter().any(|p| p.name_bytes(headers) == name) {
                 pairs.push(pair);
             }
         }
@@ -105,8 +115,7 @@ fn parse_pair(pair: &[u8]) -> Option<(Range<usize>, Range<usize>)> {
     let eq = pair.iter().position(|b| *b == b'=')?;
     let name = trim(pair, 0..eq);
     let mut value = trim(pair, eq + 1..pair.len());
-    let name_str = std::str::from_utf8(pair.get(name.clone())?).ok()?;
-    if !is_token(name_str) {
+    if !is_token_bytes(pair.get(name.clone())?) {
         return None;
     }
     let raw_value = pair.get(value.clone())?;

@@ -16,7 +16,9 @@ use crate::id::{SessionId, SessionIdHash};
 use crate::idp::RefreshError;
 use crate::revocation::{Revocation, RevocationEvent};
 use crate::session::{Session, SessionInfo};
-use crate::store::{SessionRecord, SessionStore, StoreError, StoreErrorKind, StoredClient};
+use crate::store::{
+    SessionRecord, SessionStore, StoreError, StoreErrorKind, StoredClient, StoredTokens,
+};
 use crate::time::Timestamp;
 use crate::tokens::TokenSet;
 
@@ -46,10 +48,60 @@ impl fmt::Debug for SessionManager {
     }
 }
 
-/// A loaded, live session: record and opened tokens.
+/// A loaded, live session: the record (shared with an in-process store, not copied) and its
+/// tokens.
 pub(crate) struct Loaded {
-    pub(crate) record: SessionRecord,
-    pub(crate) tokens: TokenSet,
+    pub(crate) record: Arc<SessionRecord>,
+    /// The opened token set when the record's tokens are sealed (or just written); `None`
+    /// when they are in the record in the clear, which is then read in place.
+    opened: Option<TokenSet>,
+}
+
+impl Loaded {
+    /// A record and the tokens it holds (after a login or a refresh).
+    pub(crate) fn with_tokens(record: Arc<SessionRecord>, tokens: TokenSet) -> Self {
+        Self {
+            record,
+            opened: Some(tokens),
+        }
+    }
+
+    /// Opens the record's tokens: decrypts sealed ones; plain ones are not copied.
+    pub(crate) fn open(
+        record: Arc<SessionRecord>,
+        cipher: &TokenCipher,
+        id: &SessionIdHash,
+    ) -> Result<Self, crate::crypto::OpenError> {
+        let opened = match &record.tokens {
+            StoredTokens::Plain(_) => None,
+            sealed @ StoredTokens::Sealed(_) => Some(cipher.open(sealed, id)?),
+        };
+        Ok(Self { record, opened })
+    }
+
+    /// The session's tokens. `None` only for a sealed record that was not opened, which the
+    /// constructors rule out.
+    pub(crate) fn tokens(&self) -> Option<&TokenSet> {
+        match (&self.opened, &self.record.tokens) {
+            (Some(tokens), _) | (None, StoredTokens::Plain(tokens)) => Some(tokens),
+            (None, StoredTokens::Sealed(_)) => None,
+        }
+    }
+
+    /// The session's tokens, owned.
+    pub(crate) fn into_tokens(self) -> Option<TokenSet> {
+        match self.opened {
+            Some(tokens) => Some(tokens),
+            None => match Arc::unwrap_or_clone(self.record).tokens {
+                StoredTokens::Plain(tokens) => Some(tokens),
+                StoredTokens::Sealed(_) => None,
+            },
+        }
+    }
+
+    fn access_expired(&self, now: Timestamp) -> bool {
+        self.tokens().is_some_and(|t| t.access_expired(now))
+    }
 }
 
 impl SessionManager {
@@ -126,19 +178,55 @@ impl SessionManager {
         self.publish(RevocationEvent::Session(*id)).await;
     }
 
-    /// The request-time lookup: cookie ID → live session, or the rejection.
+    /// The request-time lookup without waiting, for stores that answer in-process
+    /// ([`SessionStore::load_now`]): `Some` with the outcome when the session is live and needs
+    /// nothing written (no touch, no refresh) or does not exist; `None` when the full
+    /// [`lookup`](Self::lookup) must run. No boxed future, no timer, no copy of the record.
+    pub(crate) fn lookup_now(
+        &self,
+        hash: &SessionIdHash,
+        cookies: &Cookies,
+    ) -> Option<Result<Session, Rejection>> {
+        let record = match self.store().load_now(hash)? {
+            Ok(Some(record)) => record,
+            Ok(None) => {
+                self.clear_cookie(cookies);
+                return Some(Err(Rejection::session_invalid(
+                    "unknown or expired session",
+                )));
+            }
+            // Errors, like everything below that writes, take the full path.
+            Err(_) => return None,
+        };
+        let now = self.now();
+        if record.is_expired(now)
+            || now.saturating_since(record.last_seen) >= self.shared.config.touch_interval
+        {
+            return None;
+        }
+        let loaded = Loaded::open(record, &self.shared.cipher, hash).ok()?;
+        if loaded.access_expired(now) {
+            return None;
+        }
+        Some(Ok(Session::authenticated(
+            self.clone(),
+            Some(cookies.clone()),
+            loaded,
+        )))
+    }
+
+    /// The request-time lookup: cookie ID hash → live session, or the rejection.
     pub(crate) async fn lookup(
         self,
-        id: SessionId,
+        hash: SessionIdHash,
         cookies: Cookies,
     ) -> Result<Session, Rejection> {
-        let hash = id.hash();
         let invalid = |reason: &'static str| {
             self.clear_cookie(&cookies);
             Rejection::session_invalid(reason)
         };
         let record = match self.timed(self.store().load(&hash)).await {
-            Ok(Some(record)) => record,
+            Ok(Some(record)) => Arc::new(record),
             Ok(None) => return Err(invalid("unknown or expired session")),
             Err(err) if err.kind() == StoreErrorKind::Corrupt => {
                 tracing::error!(error = %err, session = ?hash, "corrupt session record");
@@ -152,16 +240,15 @@ impl SessionManager {
             self.end(&hash).await;
             return Err(invalid("the session expired"));
         }
-        let tokens = match self.shared.cipher.open(&record.tokens, &hash) {
-            Ok(tokens) => tokens,
+        let mut loaded = match Loaded::open(record, &self.shared.cipher, &hash) {
+            Ok(loaded) => loaded,
             Err(err) => {
                 tracing::error!(reason = err.as_str(), session = ?hash, "session tokens do not open");
                 self.end(&hash).await;
                 return Err(invalid("unknown or expired session"));
             }
         };
-        let mut loaded = Loaded { record, tokens };
-        if loaded.tokens.access_expired(now) {
+        if loaded.access_expired(now) {
             loaded = match self.shared.config.expiry {
                 AccessTokenExpiry::EndSession => {
                     self.end(&hash).await;
@@ -177,13 +264,13 @@ impl SessionManager {
             };
         }
         if now.saturating_since(loaded.record.last_seen) >= self.shared.config.touch_interval {
-            let mut touched = loaded.record.clone();
+            let mut touched = SessionRecord::clone(&loaded.record);
             touched.last_seen = now;
             match self
                 .timed(self.store().touch(&hash, now, touched.expires_at()))
                 .await
             {
-                Ok(true) => loaded.record.last_seen = now,
+                Ok(true) => Arc::make_mut(&mut loaded.record).last_seen = now,
                 Ok(false) => return Err(invalid("unknown or expired session")),
                 Err(err) => return Err(self.unavailable(&err)),
             }
@@ -228,7 +315,7 @@ impl SessionManager {
             };
             if !tokens.access_expired(now) {
                 // Another request (or instance) refreshed while we waited.
-                return Ok(Loaded { record, tokens });
+                return Ok(Loaded::with_tokens(Arc::new(record), tokens));
             }
             let (Some(idp), Some(refresh_token)) =
                 (&self.shared.config.idp, tokens.refresh_token())
@@ -262,10 +349,7 @@ impl SessionManager {
             match self.timed(self.store().update(&record)).await {
                 Ok(version) => {
                     record.version = version;
-                    return Ok(Loaded {
-                        record,
-                        tokens: fresh,
-                    });
+                    return Ok(Loaded::with_tokens(Arc::new(record), fresh));
                 }
                 // Changed meanwhile (app data, or another instance refreshed): reload.
                 Err(err) if err.kind() == StoreErrorKind::Conflict => {}

@@ -4,7 +4,10 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use portcullis_cookie::{Cookie, Cookies};
-use portcullis_core::client::ClientBinding;
+use std::net::IpAddr;
+
+use http::HeaderValue;
+use portcullis_core::client::{BindingMismatch, BindingPolicy, ClientBinding};
 use portcullis_core::{AccessToken, TokenSource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -72,8 +75,31 @@ struct Inner {
 #[derive(Default)]
 struct State {
     current: Option<Loaded>,
-    client: Option<ClientBinding>,
+    client: Option<Client>,
     clear_site_data: bool,
+}
+
+/// The client of the current request, for a login during it.
+enum Client {
+    /// Given by the app ([`Session::set_client`]).
+    Binding(ClientBinding),
+    /// Recorded by `BindingLayer` as the request arrived (the header shared, not copied);
+    /// normalised into a [`ClientBinding`] only if a login needs it.
+    Request {
+        ip: Option<IpAddr>,
+        user_agent: Option<HeaderValue>,
+    },
+}
+
+impl Client {
+    fn to_binding(&self) -> ClientBinding {
+        match self {
+            Self::Binding(binding) => binding.clone(),
+            Self::Request { ip, user_agent } => {
+                ClientBinding::from_user_agent(*ip, user_agent.as_ref())
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Session {
@@ -153,12 +179,17 @@ impl Session {
         self.state()
             .current
             .as_ref()
-            .map(|c| AccessToken::new(c.tokens.access_token(), TokenSource::Session))
+            .and_then(Loaded::tokens)
+            .map(|t| AccessToken::new(Arc::clone(t.access_token_shared()), TokenSource::Session))
     }
 
     /// The session's whole token set (ID token, refresh token...). Handle with care.
     pub fn tokens(&self) -> Option<TokenSet> {
-        self.state().current.as_ref().map(|c| c.tokens.clone())
+        self.state()
+            .current
+            .as_ref()
+            .and_then(Loaded::tokens)
+            .cloned()
     }
 
     /// When the session was created.
@@ -169,7 +200,31 @@ impl Session {
     /// Records the client of the current request (called by `BindingLayer`), so that
     /// [`login`](Self::login) binds the new session to it.
     pub fn set_client(&self, binding: ClientBinding) {
-        self.state().client = Some(binding);
+        self.state().client = Some(Client::Binding(binding));
+    }
+
+    /// `BindingLayer`'s check, under one lock and without copies: compares the request's
+    /// client with the one captured at login (`None`: nothing captured, or no live session),
+    /// then records the request's client for a login during this request.
+    pub(crate) fn bind_request(
+        &self,
+        policy: &BindingPolicy,
+        ip: Option<IpAddr>,
+        user_agent: Option<&HeaderValue>,
+    ) -> Option<Result<(), BindingMismatch>> {
+        let mut state = self.state();
+        let verdict = state
+            .current
+            .as_ref()
+            .and_then(|c| c.record.client.as_ref())
+            .map(|captured| {
+                policy.check_request(captured.ip, captured.user_agent.as_deref(), ip, user_agent)
+            });
+        state.client = Some(Client::Request {
+            ip,
+            user_agent: user_agent.cloned(),
+        });
+        verdict
     }
 
     /// The client binding captured at login, as stored with the session.
@@ -218,7 +273,7 @@ impl Session {
             .state()
             .current
             .as_ref()
-            .map(|c| c.record.clone())
+            .map(|c| SessionRecord::clone(&c.record))
             .ok_or_else(|| SessionError::new(SessionErrorKind::NotLoggedIn))?;
         let manager = self.manager().clone();
         for _ in 0..3 {
@@ -227,7 +282,7 @@ impl Session {
                 Ok(version) => {
                     record.version = version;
                     if let Some(current) = self.state().current.as_mut() {
-                        current.record = record;
+                        current.record = Arc::new(record);
                     }
                     return Ok(result);
                 }
@@ -266,7 +321,7 @@ impl Session {
             self.state().current = None;
             manager.publish(RevocationEvent::Session(old)).await;
         }
-        let client = self.state().client.clone();
+        let client = self.state().client.as_ref().map(Client::to_binding);
         let (id, record) = manager
             .create_session(subject, &tokens, client.as_ref())
             .await?;
@@ -277,7 +332,7 @@ impl Session {
             let _ = manager.timed(manager.store().delete(&record.id_hash)).await;
             return Err(SessionError::with_source(SessionErrorKind::Cookie, err));
         }
-        self.state().current = Some(Loaded { record, tokens });
+        self.state().current = Some(Loaded::with_tokens(Arc::new(record), tokens));
         portcullis_core::observe::session_created();
         Ok(())
     }
@@ -298,7 +353,7 @@ impl Session {
             return Ok(None);
         };
         manager.timed(manager.store().delete(&id)).await?;
-        let tokens = self.state().current.take().map(|c| c.tokens);
+        let tokens = self.state().current.take().and_then(Loaded::into_tokens);
         portcullis_core::observe::session_revoked();
         manager.publish(RevocationEvent::Session(id)).await;
         Ok(tokens)

@@ -1,6 +1,7 @@
 //! The tokens a session holds for its user.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +22,8 @@ use crate::time::Timestamp;
 /// ```
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenSet {
-    access_token: String,
+    /// Shared, so that handing it to the JWT layer on every request copies nothing.
+    access_token: Arc<str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     id_token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -34,7 +36,7 @@ impl TokenSet {
     /// A token set with only an access token (no known expiry).
     pub fn new(access_token: impl Into<String>) -> Self {
         Self {
-            access_token: access_token.into(),
+            access_token: Arc::from(access_token.into()),
             id_token: None,
             refresh_token: None,
             access_expires_at: None,
@@ -70,6 +72,11 @@ impl TokenSet {
 
     /// The access token.
     pub fn access_token(&self) -> &str {
+        &self.access_token
+    }
+
+    /// The access token, shared (a reference count, not a copy).
+    pub(crate) fn access_token_shared(&self) -> &Arc<str> {
         &self.access_token
     }
 

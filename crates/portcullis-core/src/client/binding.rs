@@ -1,8 +1,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use http::HeaderMap;
 use http::header::USER_AGENT;
+use http::{HeaderMap, HeaderValue};
 
 use super::cidr::same_prefix;
 use crate::ConfigError;
@@ -28,17 +28,40 @@ impl ClientBinding {
     /// in `headers` (the first one; bytes that are not UTF-8 are replaced; cut to
     /// [`MAX_USER_AGENT_LEN`]).
     pub fn from_parts(ip: Option<IpAddr>, headers: &HeaderMap) -> Self {
-        let user_agent = headers.get(USER_AGENT).map(|ua| {
-            let bytes = ua.as_bytes();
-            let head = bytes.get(..MAX_USER_AGENT_LEN).unwrap_or(bytes);
-            let mut s = String::from_utf8_lossy(head).into_owned();
-            truncate_at_char_boundary(&mut s, MAX_USER_AGENT_LEN);
-            s
-        });
+        Self::from_user_agent(ip, headers.get(USER_AGENT))
+    }
+
+    /// A binding to `ip` and the `User-Agent` header value `user_agent`, normalised as in
+    /// [`from_parts`](Self::from_parts).
+    pub fn from_user_agent(ip: Option<IpAddr>, user_agent: Option<&HeaderValue>) -> Self {
         Self {
             ip: ip.map(|ip| ip.to_canonical()),
-            user_agent,
+            user_agent: user_agent.map(|ua| normalize_user_agent(ua.as_bytes())),
         }
+    }
+}
+
+fn normalize_user_agent(bytes: &[u8]) -> String {
+    let head = bytes.get(..MAX_USER_AGENT_LEN).unwrap_or(bytes);
+    let mut s = String::from_utf8_lossy(head).into_owned();
+    truncate_at_char_boundary(&mut s, MAX_USER_AGENT_LEN);
+    s
+}
+
+/// Whether the `User-Agent` header `current` normalises to `captured`, without copying it in
+/// the usual case (valid UTF-8, not longer than [`MAX_USER_AGENT_LEN`]).
+fn same_user_agent(captured: Option<&str>, current: Option<&HeaderValue>) -> bool {
+    match (captured, current) {
+        (None, None) => true,
+        (Some(captured), Some(current)) => {
+            let bytes = current.as_bytes();
+            if bytes.len() <= MAX_USER_AGENT_LEN && std::str::from_utf8(bytes).is_ok() {
+                captured.as_bytes() == bytes
+            } else {
+                captured == normalize_user_agent(bytes)
+            }
+        }
+        _ => false,
     }
 }
 
@@ -210,11 +233,26 @@ impl BindingPolicy {
             UserAgentMatch::Exact => captured.user_agent != current.user_agent,
             UserAgentMatch::Off => false,
         };
-        if ip || user_agent {
-            Err(BindingMismatch { ip, user_agent })
-        } else {
-            Ok(())
-        }
+        BindingMismatch::of(ip, user_agent)
+    }
+
+    /// [`check`](Self::check) against the parts of a request as they arrive, without building
+    /// a [`ClientBinding`] (no copy of the `User-Agent`): what `BindingLayer` runs on every
+    /// request. The same verdict as `check(captured, &ClientBinding::from_user_agent(ip,
+    /// user_agent))`.
+    pub fn check_request(
+        &self,
+        captured_ip: Option<IpAddr>,
+        captured_user_agent: Option<&str>,
+        ip: Option<IpAddr>,
+        user_agent: Option<&HeaderValue>,
+    ) -> Result<(), BindingMismatch> {
+        let ip = !self.ip_matches(captured_ip, ip);
+        let user_agent = match self.user_agent {
+            UserAgentMatch::Exact => !same_user_agent(captured_user_agent, user_agent),
+            UserAgentMatch::Off => false,
+        };
+        BindingMismatch::of(ip, user_agent)
     }
 
     fn ip_matches(&self, captured: Option<IpAddr>, current: Option<IpAddr>) -> bool {
@@ -240,6 +278,16 @@ impl BindingPolicy {
 pub struct BindingMismatch {
     ip: bool,
     user_agent: bool,
+}
+
+impl BindingMismatch {
+    fn of(ip: bool, user_agent: bool) -> Result<(), Self> {
+        if ip || user_agent {
+            Err(Self { ip, user_agent })
+        } else {
+            Ok(())
+        }
+    }
 }
 
 impl BindingMismatch {

@@ -2,8 +2,8 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use portcullis_core::{
-    BindingPolicy, ClientBinding, ClientIpResolver, IpMatch, MismatchAction, Rejection,
-    RejectionContext, ResponseForRejection,
+    BindingPolicy, ClientIpResolver, IpMatch, MismatchAction, Rejection, RejectionContext,
+    ResponseForRejection,
 };
 use tower_service::Service;
 
@@ -75,13 +75,13 @@ where
                 // No session (a bearer-token or anonymous request): nothing is bound.
                 return ResponseFuture::inner(self.inner.call(request));
             };
-            let current = ClientBinding::from_parts(ip.map(|ip| ip.ip()), request.headers());
             // Compare with what login captured (nothing before login), then record the
             // current client so that a login during this request captures it.
-            let verdict = session
-                .client_binding()
-                .map(|captured| self.policy.check(&captured, &current));
-            session.set_client(current);
+            let verdict = session.bind_request(
+                &self.policy,
+                ip.map(|ip| ip.ip()),
+                request.headers().get(http::header::USER_AGENT),
+            );
             match verdict {
                 Some(Err(mismatch)) => (mismatch, session.clone()),
                 None | Some(Ok(())) => return ResponseFuture::inner(self.inner.call(request)),

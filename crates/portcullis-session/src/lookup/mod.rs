@@ -29,8 +29,10 @@ use crate::manager::SessionManager;
 ///   layer decides whether that is enough.
 /// * The store failing or timing out: 503 with `Retry-After`, logged; nobody is let in.
 ///
-/// Requests with a session cookie allocate one boxed future for the store lookup (the store
-/// trait is dyn-compatible); requests without one do not.
+/// With an in-process store ([`MemoryStore`](crate::store::MemoryStore)) a live session is
+/// served without waiting: no boxed future, no timer, no copy of the record or its tokens.
+/// A store that does I/O (Redis), and anything that must write (the throttled touch, a
+/// refresh, ending an expired session), takes one boxed future for the lookup.
 ///
 /// ```
 /// use portcullis_cookie::CookieLayer;

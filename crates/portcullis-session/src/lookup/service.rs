@@ -107,8 +107,6 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
         let manager = &self.manager;
         match find(manager, &req) {
             Err(rejection) => {
@@ -126,16 +124,36 @@ where
                 let session = Session::anonymous(manager.clone(), cookies);
                 req.extensions_mut().insert(token);
                 req.extensions_mut().insert(session.clone());
-                ResponseFuture::inner(inner.call(req), session)
+                ResponseFuture::inner(self.inner.call(req), session)
             }
             Ok(Found::Nothing(cookies)) => {
                 let session = Session::anonymous(manager.clone(), cookies);
                 req.extensions_mut().insert(session.clone());
-                ResponseFuture::inner(inner.call(req), session)
+                ResponseFuture::inner(self.inner.call(req), session)
             }
             Ok(Found::Cookie(id, cookies)) => {
-                let lookup = Box::pin(manager.clone().lookup(id, cookies));
-                ResponseFuture::lookup(lookup, req, inner, self.rejection.clone())
+                let hash = id.hash();
+                // An in-process store answers at once: no boxed future, no clone of the
+                // inner service.
+                match manager.lookup_now(&hash, &cookies) {
+                    Some(Ok(session)) => {
+                        if let Some(token) = session.access_token() {
+                            req.extensions_mut().insert(token);
+                        }
+                        req.extensions_mut().insert(session.clone());
+                        ResponseFuture::inner(self.inner.call(req), session)
+                    }
+                    Some(Err(rejection)) => {
+                        ResponseFuture::rejected(&self.rejection, &req, rejection)
+                    }
+                    None => {
+                        let lookup = Box::pin(manager.clone().lookup(hash, cookies));
+                        // The readied service goes with the request; a fresh clone stays.
+                        let clone = self.inner.clone();
+                        let inner = std::mem::replace(&mut self.inner, clone);
+                        ResponseFuture::lookup(lookup, req, inner, self.rejection.clone())
+                    }
+                }
             }
         }
     }

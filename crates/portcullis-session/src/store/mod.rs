@@ -51,6 +51,22 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// expired).
     fn load<'a>(&'a self, id: &'a SessionIdHash) -> StoreFuture<'a, Option<SessionRecord>>;
 
+    /// What [`load`](Self::load) would return, answered at once, shared, without a future:
+    /// for stores that keep their records in this process. `None` (the default) means "ask
+    /// `load`", which is what every store that does I/O should answer. Unlike `load`, it may
+    /// return a record past its [`expires_at`](SessionRecord::expires_at); the caller checks.
+    ///
+    /// The session layer serves a live session from it without a boxed future, a timer or a
+    /// copy of the record; anything that has to write (a touch, a refresh, ending an expired
+    /// session) still goes through `load` and the other methods.
+    fn load_now(
+        &self,
+        id: &SessionIdHash,
+    ) -> Option<Result<Option<Arc<SessionRecord>>, StoreError>> {
+        let _ = id;
+        None
+    }
+
     /// Stores a new record under `record.id_hash` with version 1 and adds it to the subject's
     /// index. Fails with [`StoreErrorKind::AlreadyExists`] if the key is taken (the caller
     /// generates a new ID). Returns the stored version (1).
@@ -88,6 +104,12 @@ macro_rules! forward_store {
         impl<T: SessionStore + ?Sized> SessionStore for $ty {
             fn load<'a>(&'a self, id: &'a SessionIdHash) -> StoreFuture<'a, Option<SessionRecord>> {
                 (**self).load(id)
+            }
+            fn load_now(
+                &self,
+                id: &SessionIdHash,
+            ) -> Option<Result<Option<Arc<SessionRecord>>, StoreError>> {
+                (**self).load_now(id)
             }
             fn create<'a>(&'a self, record: &'a SessionRecord) -> StoreFuture<'a, u64> {
                 (**self).create(record)
