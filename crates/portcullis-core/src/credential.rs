@@ -1,8 +1,9 @@
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
-use http::HeaderMap;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue};
 use subtle::ConstantTimeEq;
 
 use crate::rejection::Rejection;
@@ -30,29 +31,77 @@ pub enum TokenSource {
 /// assert_eq!(token.as_str(), "eyJhbGciOi...");
 /// assert!(!format!("{token:?}").contains("eyJ"));
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct AccessToken {
-    token: Arc<str>,
+    token: Repr,
     source: TokenSource,
+}
+
+#[derive(Clone)]
+enum Repr {
+    Shared(Arc<str>),
+    /// The `Authorization` header the token came in, and where in it the token lies (checked
+    /// `b64token` syntax, hence ASCII): the header's bytes are shared, not copied.
+    Header {
+        value: HeaderValue,
+        start: usize,
+        end: usize,
+    },
 }
 
 impl AccessToken {
     /// Wraps `token` found in `source`.
     pub fn new(token: impl Into<Arc<str>>, source: TokenSource) -> Self {
         Self {
-            token: token.into(),
+            token: Repr::Shared(token.into()),
             source,
         }
     }
 
-    /// The token as sent (compact JWS for a JWT).
-    pub fn as_str(&self) -> &str {
-        &self.token
+    /// The bearer token of `headers`, as [`bearer_token`] finds it, sharing the header's
+    /// bytes instead of copying the token.
+    ///
+    /// ```
+    /// use http::HeaderMap;
+    /// use portcullis_core::{AccessToken, TokenSource};
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("authorization", "Bearer abc.def.ghi".parse().unwrap());
+    /// let token = AccessToken::from_bearer_header(&headers).unwrap().unwrap();
+    /// assert_eq!(token.as_str(), "abc.def.ghi");
+    /// assert_eq!(token.source(), TokenSource::AuthorizationHeader);
+    /// ```
+    pub fn from_bearer_header(headers: &HeaderMap) -> Result<Option<Self>, Rejection> {
+        Ok(bearer_range(headers)?.map(|(value, range)| Self {
+            token: Repr::Header {
+                value: value.clone(),
+                start: range.start,
+                end: range.end,
+            },
+            source: TokenSource::AuthorizationHeader,
+        }))
     }
 
-    /// The shared token string.
-    pub fn as_arc(&self) -> &Arc<str> {
-        &self.token
+    /// The token as sent (compact JWS for a JWT).
+    pub fn as_str(&self) -> &str {
+        match &self.token {
+            Repr::Shared(token) => token,
+            // Checked to be ASCII when found, so the conversion cannot fail.
+            Repr::Header { value, start, end } => value
+                .as_bytes()
+                .get(*start..*end)
+                .and_then(|bytes| std::str::from_utf8(bytes).ok())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The token as a shared string (a reference count when the token came from a session
+    /// or [`new`](Self::new); a copy when it came from the header).
+    pub fn to_shared(&self) -> Arc<str> {
+        match &self.token {
+            Repr::Shared(token) => Arc::clone(token),
+            Repr::Header { .. } => Arc::from(self.as_str()),
+        }
     }
 
     /// Where the token came from.
@@ -60,6 +109,14 @@ impl AccessToken {
         self.source
     }
 }
+
+impl PartialEq for AccessToken {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source && self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for AccessToken {}
 
 impl fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -89,6 +146,20 @@ impl fmt::Debug for AccessToken {
 /// assert!(bearer_token(&headers).is_err());
 /// ```
 pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, Rejection> {
+    let Some((value, range)) = bearer_range(headers)? else {
+        return Ok(None);
+    };
+    // b64token is ASCII, so this cannot fail; map defensively anyway.
+    value
+        .as_bytes()
+        .get(range)
+        .and_then(|token| std::str::from_utf8(token).ok())
+        .map(Some)
+        .ok_or_else(|| Rejection::invalid_request("malformed bearer token"))
+}
+
+/// The `Authorization` header holding a bearer token, and where the token lies in it.
+fn bearer_range(headers: &HeaderMap) -> Result<Option<(&HeaderValue, Range<usize>)>, Rejection> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -111,10 +182,8 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, Rejection> {
     if !is_b64token(token) {
         return Err(Rejection::invalid_request("malformed bearer token"));
     }
-    // b64token is ASCII, so this cannot fail; map defensively anyway.
-    std::str::from_utf8(token)
-        .map(Some)
-        .map_err(|_| Rejection::invalid_request("malformed bearer token"))
+    let start = scheme_len + (rest.len() - rest.trim_ascii_start().len());
+    Ok(Some((value, start..start + token.len())))
 }
 
 /// Whether `b` may appear in a `b64token` body. Compares only (no table, no branch), so the
@@ -133,8 +202,13 @@ const fn is_b64token_byte(b: u8) -> bool {
 fn is_b64token(token: &[u8]) -> bool {
     let body_len = token.len() - token.iter().rev().take_while(|b| **b == b'=').count();
     let (body, _padding) = token.split_at(body_len);
-    // No early exit: malformed tokens are rare, and a branch-free fold vectorizes.
-    !body.is_empty() && body.iter().fold(true, |ok, b| ok & is_b64token_byte(*b))
+    // No early exit: malformed tokens are rare, and a branch-free OR of byte flags
+    // vectorizes.
+    !body.is_empty()
+        && body
+            .iter()
+            .fold(0u8, |bad, b| bad | u8::from(!is_b64token_byte(*b)))
+            == 0
 }
 
 /// Whether the request is a gRPC call (`content-type: application/grpc` or
@@ -211,6 +285,34 @@ mod tests {
         }
         let err = bearer_token(&headers(&["Bearer a", "Bearer b"])).unwrap_err();
         assert_eq!(err.kind(), RejectionKind::InvalidRequest);
+    }
+
+    #[test]
+    fn access_token_from_the_header_is_the_bearer_token() {
+        for value in [
+            "bearer x.y.z",
+            "BEARER  abc==",
+            "Bearer a.b.c \t",
+            "Basic Zm9v",
+        ] {
+            let map = headers(&[value]);
+            let shared = AccessToken::from_bearer_header(&map).unwrap();
+            let found = bearer_token(&map).unwrap();
+            assert_eq!(shared.as_ref().map(AccessToken::as_str), found, "{value}");
+            if let Some(token) = shared {
+                assert_eq!(token.source(), TokenSource::AuthorizationHeader);
+                assert_eq!(&*token.to_shared(), token.as_str());
+                assert_eq!(
+                    token,
+                    AccessToken::new(token.as_str(), TokenSource::AuthorizationHeader)
+                );
+                assert!(!format!("{token:?}").contains(token.as_str()));
+            }
+        }
+        for bad in ["Bearer", "Bearer a b", "Bearer a=b"] {
+            let err = AccessToken::from_bearer_header(&headers(&[bad])).unwrap_err();
+            assert_eq!(err.kind(), RejectionKind::InvalidRequest, "{bad}");
+        }
     }
 
     #[test]

@@ -134,7 +134,7 @@ impl<S, T, R> Jwt<S, T, R> {
         if let Some(token) = request.extensions().get::<AccessToken>() {
             return Ok(match self.validator.cached(token.as_str()) {
                 Some(hit) => Outcome::Hit(hit.and_then(|entry| typed::<T>(&entry))),
-                None => Outcome::Miss(token.as_arc().clone()),
+                None => Outcome::Miss(token.to_shared()),
             });
         }
         // Warm path: a token equal to a cached valid JWT is well-formed, so the syntax

@@ -107,6 +107,40 @@ pub async fn create_then_load(store: &dyn SessionStore) {
     assert_eq!(loaded.tokens, sealed.tokens);
 }
 
+/// `load_now`, where a store answers it, agrees with `load` after every kind of write: a
+/// shortcut must never serve a replaced, logged-out or foreign record.
+pub async fn load_now_agrees_with_load(store: &dyn SessionStore) {
+    async fn agree(store: &dyn SessionStore, id: &SessionIdHash) {
+        let Some(now) = store.load_now(id) else {
+            return; // the store does not answer at once: nothing to compare
+        };
+        let now = now.unwrap().map(|record| SessionRecord::clone(&record));
+        assert_eq!(now, store.load(id).await.unwrap());
+    }
+    let record = sample_record(&unique_subject("now"));
+    let other = sample_record(&unique_subject("now-other"));
+    let id = record.id_hash;
+    agree(store, &id).await; // unknown
+    store.create(&record).await.unwrap();
+    store.create(&other).await.unwrap();
+    for _ in 0..2 {
+        agree(store, &id).await; // created (twice: a repeated read is served the same)
+        agree(store, &other.id_hash).await;
+    }
+    let mut changed = store.load(&id).await.unwrap().unwrap();
+    changed.data.insert("k".into(), serde_json::json!(1));
+    store.update(&changed).await.unwrap();
+    agree(store, &id).await; // updated
+    let later = Timestamp::now().saturating_add(Duration::from_secs(5));
+    store.touch(&id, later, changed.expires_at()).await.unwrap();
+    agree(store, &id).await; // touched
+    assert!(store.delete(&id).await.unwrap());
+    agree(store, &id).await; // deleted
+    agree(store, &other.id_hash).await; // the neighbour is untouched
+    store.delete_all_of_subject(&other.subject).await.unwrap();
+    agree(store, &other.id_hash).await; // logged out everywhere
+}
+
 pub async fn create_existing_fails(store: &dyn SessionStore) {
     let record = sample_record(&unique_subject("dup"));
     store.create(&record).await.unwrap();
@@ -361,6 +395,7 @@ macro_rules! store_conformance_tests {
             use super::*;
             $crate::store_conformance_tests!(@tests $make;
                 create_then_load,
+                load_now_agrees_with_load,
                 create_existing_fails,
                 load_unknown_is_none,
                 update_is_compare_and_swap,

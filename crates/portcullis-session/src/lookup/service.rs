@@ -3,7 +3,7 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use portcullis_cookie::Cookies;
-use portcullis_core::{AccessToken, Rejection, ResponseForRejection, TokenSource, bearer_token};
+use portcullis_core::{AccessToken, Rejection, ResponseForRejection};
 use tower_service::Service;
 
 use super::future::ResponseFuture;
@@ -67,12 +67,8 @@ fn find<B>(manager: &SessionManager, req: &Request<B>) -> Result<Found, Rejectio
         if !order.uses_bearer() {
             return Ok(None);
         }
-        Ok(bearer_token(req.headers())?.map(|token| {
-            Found::Bearer(
-                AccessToken::new(token, TokenSource::AuthorizationHeader),
-                cookies.clone(),
-            )
-        }))
+        Ok(AccessToken::from_bearer_header(req.headers())?
+            .map(|token| Found::Bearer(token, cookies.clone())))
     };
     let found = match order {
         CredentialOrder::BearerThenCookie => match from_bearer()? {

@@ -1,5 +1,6 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -36,8 +37,57 @@ type SubjectIndex = Arc<Mutex<HashMap<Arc<str>, HashSet<SessionIdHash>>>>;
 /// ```
 #[derive(Clone)]
 pub struct MemoryStore {
-    cache: Cache<SessionIdHash, Arc<SessionRecord>>,
+    cache: Cache<SessionIdHash, Arc<Stored>>,
     subjects: SubjectIndex,
+    /// Tells this store's front slots from another store's.
+    id: u64,
+}
+
+/// One stored record, and whether the store has since replaced or removed it.
+struct Stored {
+    record: Arc<SessionRecord>,
+    gone: AtomicBool,
+}
+
+impl Stored {
+    fn new(record: SessionRecord) -> Arc<Self> {
+        Arc::new(Self {
+            record: Arc::new(record),
+            gone: AtomicBool::new(false),
+        })
+    }
+
+    fn retire(&self) {
+        self.gone.store(true, Ordering::Release);
+    }
+}
+
+/// Slots of each thread's front table for [`SessionStore::load_now`] (a power of two).
+const FRONT_SLOTS: usize = 64;
+
+type FrontSlot = Option<(u64, SessionIdHash, Arc<Stored>)>;
+
+thread_local! {
+    /// The records this thread served last, by store and key: a repeated session is found
+    /// with a thread-local read instead of a moka read (its clock read and bookkeeping). A
+    /// slot is used only while its record is still the stored one (`Stored::gone`).
+    static FRONT: std::cell::RefCell<[FrontSlot; FRONT_SLOTS]> =
+        const { std::cell::RefCell::new([const { None }; FRONT_SLOTS]) };
+}
+
+fn front_index(id: &SessionIdHash) -> usize {
+    // The key is a SHA-256 digest: any of its bytes is as good as a hash.
+    let bytes = id.as_bytes();
+    let low = u16::from_le_bytes([
+        bytes.first().copied().unwrap_or(0),
+        bytes.get(1).copied().unwrap_or(0),
+    ]);
+    usize::from(low) & (FRONT_SLOTS - 1)
+}
+
+fn next_store_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Builds a [`MemoryStore`].
@@ -69,15 +119,18 @@ impl MemoryStoreBuilder {
         let cache = Cache::builder()
             .max_capacity(self.max_sessions)
             .expire_after(RecordExpiry)
-            .eviction_listener(
-                move |key: Arc<SessionIdHash>, value: Arc<SessionRecord>, cause| {
-                    if cause != RemovalCause::Replaced {
-                        unindex(&index, &value.subject, &key);
-                    }
-                },
-            )
+            .eviction_listener(move |key: Arc<SessionIdHash>, value: Arc<Stored>, cause| {
+                value.retire();
+                if cause != RemovalCause::Replaced {
+                    unindex(&index, &value.record.subject, &key);
+                }
+            })
             .build();
-        MemoryStore { cache, subjects }
+        MemoryStore {
+            cache,
+            subjects,
+            id: next_store_id(),
+        }
     }
 }
 
@@ -137,19 +190,46 @@ impl MemoryStore {
     fn live(&self, id: &SessionIdHash) -> Option<Arc<SessionRecord>> {
         self.cache
             .get(id)
+            .map(|stored| Arc::clone(&stored.record))
             .filter(|record| !record.is_expired(Timestamp::now()))
+    }
+
+    fn front_get(&self, id: &SessionIdHash) -> Option<Arc<SessionRecord>> {
+        FRONT
+            .try_with(|front| {
+                let front = front.try_borrow().ok()?;
+                let (store, key, stored) = front.get(front_index(id))?.as_ref()?;
+                (*store == self.id && key == id && !stored.gone.load(Ordering::Acquire))
+                    .then(|| Arc::clone(&stored.record))
+            })
+            .ok()
+            .flatten()
+    }
+
+    fn front_put(&self, id: &SessionIdHash, stored: &Arc<Stored>) {
+        let _ = FRONT.try_with(|front| {
+            if let Ok(mut front) = front.try_borrow_mut()
+                && let Some(slot) = front.get_mut(front_index(id))
+            {
+                *slot = Some((self.id, *id, Arc::clone(stored)));
+            }
+        });
     }
 
     fn create_sync(&self, record: &SessionRecord) -> Result<u64, StoreError> {
         let mut stored = record.clone();
         stored.version = 1;
-        let stored = Arc::new(stored);
+        let stored = Stored::new(stored);
         let result = self
             .cache
             .entry(record.id_hash)
             .and_compute_with(|existing| match existing {
-                Some(entry) if !entry.value().is_expired(Timestamp::now()) => Op::Nop,
-                _ => Op::Put(stored),
+                Some(entry) if !entry.value().record.is_expired(Timestamp::now()) => Op::Nop,
+                Some(expired) => {
+                    expired.value().retire();
+                    Op::Put(stored)
+                }
+                None => Op::Put(stored),
             });
         match result {
             moka::ops::compute::CompResult::Inserted(_)
@@ -167,8 +247,8 @@ impl MemoryStore {
         self.cache
             .entry(record.id_hash)
             .and_compute_with(|existing| match existing {
-                Some(entry) if !entry.value().is_expired(Timestamp::now()) => {
-                    let current = entry.value();
+                Some(entry) if !entry.value().record.is_expired(Timestamp::now()) => {
+                    let current = &entry.value().record;
                     if current.version != record.version {
                         outcome = Err(StoreError::new(StoreErrorKind::Conflict));
                         Op::Nop
@@ -183,7 +263,8 @@ impl MemoryStore {
                         stored.version = next;
                         stored.last_seen = stored.last_seen.max(current.last_seen);
                         outcome = Ok(next);
-                        Op::Put(Arc::new(stored))
+                        entry.value().retire();
+                        Op::Put(Stored::new(stored))
                     }
                 }
                 _ => Op::Nop,
@@ -196,15 +277,16 @@ impl MemoryStore {
         self.cache
             .entry(*id)
             .and_compute_with(|existing| match existing {
-                Some(entry) if !entry.value().is_expired(Timestamp::now()) => {
+                Some(entry) if !entry.value().record.is_expired(Timestamp::now()) => {
                     found = true;
-                    let current = entry.value();
+                    let current = &entry.value().record;
                     if last_seen <= current.last_seen {
                         return Op::Nop;
                     }
                     let mut stored = SessionRecord::clone(current);
                     stored.last_seen = last_seen;
-                    Op::Put(Arc::new(stored))
+                    entry.value().retire();
+                    Op::Put(Stored::new(stored))
                 }
                 _ => Op::Nop,
             });
@@ -213,9 +295,10 @@ impl MemoryStore {
 
     fn delete_sync(&self, id: &SessionIdHash) -> bool {
         match self.cache.remove(id) {
-            Some(record) => {
-                unindex(&self.subjects, &record.subject, id);
-                !record.is_expired(Timestamp::now())
+            Some(stored) => {
+                stored.retire();
+                unindex(&self.subjects, &stored.record.subject, id);
+                !stored.record.is_expired(Timestamp::now())
             }
             None => false,
         }
@@ -249,7 +332,14 @@ impl SessionStore for MemoryStore {
     ) -> Option<Result<Option<Arc<SessionRecord>>, StoreError>> {
         // A record past its deadline may still be here until moka expires it; the session
         // layer checks the deadlines with its own clock and takes the full path then.
-        Some(Ok(self.cache.get(id)))
+        if let Some(record) = self.front_get(id) {
+            return Some(Ok(Some(record)));
+        }
+        let stored = self.cache.get(id);
+        if let Some(stored) = &stored {
+            self.front_put(id, stored);
+        }
+        Some(Ok(stored.map(|stored| Arc::clone(&stored.record))))
     }
 
     fn create<'a>(&'a self, record: &'a SessionRecord) -> StoreFuture<'a, u64> {
@@ -314,23 +404,23 @@ impl RecordExpiry {
     }
 }
 
-impl moka::Expiry<SessionIdHash, Arc<SessionRecord>> for RecordExpiry {
+impl moka::Expiry<SessionIdHash, Arc<Stored>> for RecordExpiry {
     fn expire_after_create(
         &self,
         _key: &SessionIdHash,
-        value: &Arc<SessionRecord>,
+        value: &Arc<Stored>,
         _created_at: Instant,
     ) -> Option<Duration> {
-        Self::remaining(value)
+        Self::remaining(&value.record)
     }
 
     fn expire_after_update(
         &self,
         _key: &SessionIdHash,
-        value: &Arc<SessionRecord>,
+        value: &Arc<Stored>,
         _updated_at: Instant,
         _duration_until_expiry: Option<Duration>,
     ) -> Option<Duration> {
-        Self::remaining(value)
+        Self::remaining(&value.record)
     }
 }
