@@ -7,7 +7,7 @@ use cookie::{Cookie, CookieJar, Key};
 use http::HeaderValue;
 
 use crate::config::{CookieKeys, CookieSecurity};
-use crate::parse::{Pair, parse_cookie_headers};
+use crate::parse::{Lookup, Pair, find_pair, parse_cookie_headers};
 
 /// Configuration shared by every request of one `CookieLayer`.
 #[derive(Debug)]
@@ -134,6 +134,15 @@ impl Cookies {
             return (!is_removal(changed)).then(|| f(changed.value()));
         }
         let raw = &self.inner.raw;
+        if state.parsed.is_none() {
+            // Nothing parsed yet: walk to the one pair wanted instead of listing them all.
+            let shared = &self.inner.shared;
+            match find_pair(raw, shared.max_bytes, shared.max_cookies, name.as_bytes()) {
+                Lookup::Found(pair) => return Some(f(pair.value(raw))),
+                Lookup::Absent => return None,
+                Lookup::Unknown => {}
+            }
+        }
         self.parsed(&mut state)
             .iter()
             .find(|p| p.name_bytes(raw) == name.as_bytes())

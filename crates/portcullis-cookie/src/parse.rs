@@ -62,8 +62,62 @@ pub(crate) fn parse_cookie_headers(
 ) -> Vec<Pair> {
     // One allocation covers the usual handful of cookies.
     let mut pairs: Vec<Pair> = Vec::with_capacity(8);
+    for_each_pair(headers, max_bytes, |pair| {
+        if pairs.len() >= max_cookies {
+            tracing::debug!(limit = max_cookies, "too many cookies; ignoring the rest");
+            return false;
+        }
+        let name = pair.name_bytes(headers);
+        if !pairs.iter().any(|p| p.name_bytes(headers) == name) {
+            pairs.push(pair);
+        }
+        true
+    });
+    pairs
+}
+
+/// What [`find_pair`] learned.
+pub(crate) enum Lookup {
+    /// The pair [`parse_cookie_headers`] would keep under that name.
+    Found(Pair),
+    /// `parse_cookie_headers` would keep no pair of that name.
+    Absent,
+    /// The cookie limit was reached first: only a full parse can tell.
+    Unknown,
+}
+
+/// The pair named `name`, as [`parse_cookie_headers`] would keep it, found without building
+/// the list: the walk stops at the first pair of that name. That pair is the one the full
+/// parse keeps (first occurrence) as long as fewer than `max_cookies` valid pairs came
+/// before it, since the full parse keeps at most as many.
+pub(crate) fn find_pair(
+    headers: &[HeaderValue],
+    max_bytes: usize,
+    max_cookies: usize,
+    name: &[u8],
+) -> Lookup {
+    let mut seen = 0;
+    let mut outcome = Lookup::Absent;
+    for_each_pair(headers, max_bytes, |pair| {
+        if seen >= max_cookies {
+            outcome = Lookup::Unknown;
+            return false;
+        }
+        seen += 1;
+        if pair.name_bytes(headers) == name {
+            outcome = Lookup::Found(pair);
+            return false;
+        }
+        true
+    });
+    outcome
+}
+
+/// Calls `visit` with every valid pair of `headers` in order, within `max_bytes` bytes in
+/// all, until it returns `false`.
+fn for_each_pair(headers: &[HeaderValue], max_bytes: usize, mut visit: impl FnMut(Pair) -> bool) {
     let mut budget = max_bytes;
-    'headers: for (index, header) in headers.iter().enumerate() {
+    for (index, header) in headers.iter().enumerate() {
         let mut bytes = header.as_bytes();
         if bytes.len() > budget {
             tracing::debug!(
@@ -82,10 +136,6 @@ pub(crate) fn parse_cookie_headers(
         for raw in bytes.split(|b| *b == b';') {
             let offset = start;
             start += raw.len() + 1;
-            if pairs.len() >= max_cookies {
-                tracing::debug!(limit = max_cookies, "too many cookies; ignoring the rest");
-                break 'headers;
-            }
             let Some((name, value)) = parse_pair(raw) else {
                 continue;
             };
@@ -94,16 +144,14 @@ pub(crate) fn parse_cookie_headers(
                 name: shift(name, offset),
                 value: shift(value, offset),
             };
-            let name = pair.name_bytes(headers);
-            if !pairs.iter().any(|p| p.name_bytes(headers) == name) {
-                pairs.push(pair);
+            if !visit(pair) {
+                return;
             }
         }
         if budget == 0 {
             break;
         }
     }
-    pairs
 }
 
 fn shift(range: Range<usize>, by: usize) -> Range<usize> {
@@ -143,4 +191,63 @@ fn trim(bytes: &[u8], mut range: Range<usize>) -> Range<usize> {
         range.end -= 1;
     }
     range
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    /// `find_pair` keeps to `parse_cookie_headers` on generated headers: duplicates,
+    /// malformed pairs, quoting, control characters, several headers, and every limit.
+    #[test]
+    fn find_pair_agrees_with_the_full_parse() {
+        const PIECES: &[&str] = &[
+            "a=1",
+            "b=2",
+            "a=3",
+            "__Host-s=x",
+            "bad",
+            "=v",
+            "c=\"q\"",
+            "d=\"",
+            " e = 5 ",
+            "f=a\tb",
+            "g=é",
+            "h=",
+            "a b=1",
+            "i=j=k",
+            "",
+            " ",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..5_000 {
+            let headers: Vec<HeaderValue> = (0..1 + next(3))
+                .map(|_| {
+                    let line: Vec<&str> =
+                        (0..next(8)).map(|_| PIECES[next(PIECES.len())]).collect();
+                    HeaderValue::from_bytes(line.join(";").as_bytes()).unwrap()
+                })
+                .collect();
+            let (max_bytes, max_cookies) = (1 + next(60), next(6));
+            let all = parse_cookie_headers(&headers, max_bytes, max_cookies);
+            for name in ["a", "b", "__Host-s", "c", "e", "g", "h", "i", "zz"] {
+                let full = all
+                    .iter()
+                    .find(|p| p.name_bytes(&headers) == name.as_bytes())
+                    .map(|p| p.value(&headers));
+                match find_pair(&headers, max_bytes, max_cookies, name.as_bytes()) {
+                    Lookup::Found(pair) => assert_eq!(Some(pair.value(&headers)), full),
+                    Lookup::Absent => assert_eq!(None, full),
+                    Lookup::Unknown => {}
+                }
+            }
+        }
+    }
 }
