@@ -1,11 +1,12 @@
 //! JWK parsing: only public signature keys of the supported types survive.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 
 /// The type of a verification key (and, for EC/OKP, its curve).
@@ -45,7 +46,81 @@ pub(crate) struct VerifyKey {
     pub(crate) key_type: KeyType,
     /// The JWK's `alg`, when present: the only algorithm the key may be used with.
     pub(crate) alg: Option<Algorithm>,
-    pub(crate) decoding: DecodingKey,
+    /// The key material, for aws-lc's parsed keys.
+    material: Material,
+    /// The key parsed for aws-lc once per algorithm, at first use (for RSA this keeps the
+    /// modulus and its Montgomery context instead of rebuilding them for every signature).
+    parsed: [OnceLock<Option<ParsedPublicKey>>; PARSED_SLOTS],
+}
+
+#[derive(Clone)]
+enum Material {
+    Rsa {
+        n: Box<[u8]>,
+        e: Box<[u8]>,
+    },
+    /// An uncompressed EC point or an Ed25519 public key.
+    Raw(Box<[u8]>),
+}
+
+const PARSED_SLOTS: usize = 6;
+
+/// aws-lc's verification algorithm for `alg` (the ones jsonwebtoken's aws-lc backend uses),
+/// and the slot its parsed key lives in.
+fn verification(alg: Algorithm) -> Option<(&'static dyn VerificationAlgorithm, usize)> {
+    use Algorithm::*;
+    Some(match alg {
+        RS256 => (&signature::RSA_PKCS1_2048_8192_SHA256, 0),
+        RS384 => (&signature::RSA_PKCS1_2048_8192_SHA384, 1),
+        RS512 => (&signature::RSA_PKCS1_2048_8192_SHA512, 2),
+        PS256 => (&signature::RSA_PSS_2048_8192_SHA256, 3),
+        PS384 => (&signature::RSA_PSS_2048_8192_SHA384, 4),
+        PS512 => (&signature::RSA_PSS_2048_8192_SHA512, 5),
+        ES256 => (&signature::ECDSA_P256_SHA256_FIXED, 0),
+        ES384 => (&signature::ECDSA_P384_SHA384_FIXED, 0),
+        EdDSA => (&signature::ED25519, 0),
+        _ => return None,
+    })
+}
+
+fn rsa_parameters(alg: Algorithm) -> Option<&'static signature::RsaParameters> {
+    use Algorithm::*;
+    Some(match alg {
+        RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+        RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+        RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+        PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+        PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+        PS512 => &signature::RSA_PSS_2048_8192_SHA512,
+        _ => return None,
+    })
+}
+
+impl VerifyKey {
+    /// Whether `signature` (base64url, as in the token) is a valid `alg` signature of
+    /// `message` under this key. The caller has checked that the key fits `alg`.
+    pub(crate) fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+        if !self.fits(alg) {
+            return false;
+        }
+        let Some((algorithm, slot)) = verification(alg) else {
+            return false;
+        };
+        let Some(parsed) = self.parsed.get(slot) else {
+            return false;
+        };
+        let parsed = parsed.get_or_init(|| match &self.material {
+            Material::Rsa { n, e } => rsa_parameters(alg).and_then(|params| {
+                signature::RsaPublicKeyComponents { n: &**n, e: &**e }
+                    .to_parsed_public_key(params)
+                    .ok()
+            }),
+            Material::Raw(bytes) => ParsedPublicKey::new(algorithm, bytes).ok(),
+        });
+        parsed
+            .as_ref()
+            .is_some_and(|key| key.verify_sig(message, signature).is_ok())
+    }
 }
 
 impl std::fmt::Debug for VerifyKey {
@@ -180,7 +255,7 @@ fn parse_jwk(jwk: &RawJwk, min_rsa_bits: usize) -> Result<VerifyKey, &'static st
         Some(name) => Some(parse_alg(name).ok_or("JWK alg not supported")?),
         None => None,
     };
-    let (key_type, decoding) = match jwk.kty.as_str() {
+    let (key_type, material) = match jwk.kty.as_str() {
         "RSA" => {
             let n = b64(jwk.n.as_ref())?;
             let e = b64(jwk.e.as_ref())?;
@@ -194,7 +269,11 @@ fn parse_jwk(jwk: &RawJwk, min_rsa_bits: usize) -> Result<VerifyKey, &'static st
             if e.is_empty() || e.len() > 8 {
                 return Err("RSA exponent invalid");
             }
-            (KeyType::Rsa, DecodingKey::from_rsa_raw_components(&n, &e))
+            let material = Material::Rsa {
+                n: n.into_boxed_slice(),
+                e: e.into_boxed_slice(),
+            };
+            (KeyType::Rsa, material)
         }
         "EC" => {
             let (key_type, len) = match jwk.crv.as_deref() {
@@ -211,7 +290,7 @@ fn parse_jwk(jwk: &RawJwk, min_rsa_bits: usize) -> Result<VerifyKey, &'static st
             point.push(0x04);
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
-            (key_type, DecodingKey::from_ec_der(&point))
+            (key_type, Material::Raw(point.into_boxed_slice()))
         }
         "OKP" => {
             if jwk.crv.as_deref() != Some("Ed25519") {
@@ -221,7 +300,7 @@ fn parse_jwk(jwk: &RawJwk, min_rsa_bits: usize) -> Result<VerifyKey, &'static st
             if x.len() != 32 {
                 return Err("Ed25519 key has the wrong length");
             }
-            (KeyType::Ed25519, DecodingKey::from_ed_der(&x))
+            (KeyType::Ed25519, Material::Raw(x.into_boxed_slice()))
         }
         // Symmetric keys never come from a JWKS: HMAC needs an explicitly configured secret.
         "oct" => return Err("symmetric JWK refused"),
@@ -236,6 +315,7 @@ fn parse_jwk(jwk: &RawJwk, min_rsa_bits: usize) -> Result<VerifyKey, &'static st
         kid: jwk.kid.as_deref().map(Arc::from),
         key_type,
         alg,
-        decoding,
+        material,
+        parsed: Default::default(),
     })
 }

@@ -427,13 +427,19 @@ impl Validator {
             }
             (KeyRef::Jwk(key), false)
         };
-        let verified = jsonwebtoken::crypto::verify(
-            parts.signature,
-            parts.message.as_bytes(),
-            key.decoding(),
-            header.alg,
-        )
-        .unwrap_or(false);
+        let verified = match &key {
+            // JWKS keys: aws-lc with the key parsed once (see `VerifyKey::verify`).
+            KeyRef::Jwk(key) => parse::b64_decode(parts.signature).is_ok_and(|signature| {
+                key.verify(header.alg, parts.message.as_bytes(), &signature)
+            }),
+            KeyRef::Secret(secret) => jsonwebtoken::crypto::verify(
+                parts.signature,
+                parts.message.as_bytes(),
+                secret,
+                header.alg,
+            )
+            .unwrap_or(false),
+        };
         if !verified {
             return Err(err(
                 JwtErrorKind::InvalidSignature,
@@ -555,15 +561,6 @@ const REVOKED: JwtError = err(JwtErrorKind::Revoked, "the token was revoked");
 enum KeyRef<'a> {
     Secret(&'a DecodingKey),
     Jwk(Arc<VerifyKey>),
-}
-
-impl KeyRef<'_> {
-    fn decoding(&self) -> &DecodingKey {
-        match self {
-            Self::Secret(key) => key,
-            Self::Jwk(key) => &key.decoding,
-        }
-    }
 }
 
 #[cfg(test)]
