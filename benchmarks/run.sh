@@ -9,6 +9,7 @@
 # Knobs (environment): ROUNDS (5), DURATION seconds per measurement (10), CONNECTIONS (64),
 # POOL distinct tokens per algorithm for the cold path (1000), SERVER_CPU (0), CLIENT_CPU (1),
 # BASE_PORT (18000), MEMORY (1: also measure bytes per session; 0: skip),
+# ONLY (an extended regex: run only the variants whose names match, e.g. 'bare|cookie'),
 # OUT (directory for the raw results; default benchmarks/results),
 # CARGO_TARGET_DIR (default benchmarks/load/target).
 set -euo pipefail
@@ -136,6 +137,12 @@ VARIANTS=(
   "portcullis-cold-eddsa|portcullis-cold|$COLD_PORT||$WORK/tokens-eddsa.txt"
   "jwt-authorizer-cold-eddsa|jwt-authorizer|$JA_PORT||$WORK/tokens-eddsa.txt"
 )
+
+if [ -n "${ONLY:-}" ]; then
+  KEPT=()
+  for v in "${VARIANTS[@]}"; do [[ ${v%%|*} =~ $ONLY ]] && KEPT+=("$v"); done
+  VARIANTS=("${KEPT[@]}")
+fi
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 TICK=$(getconf CLK_TCK)

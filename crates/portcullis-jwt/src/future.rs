@@ -46,14 +46,19 @@ pin_project! {
     {
         Inner { #[pin] future: S::Future },
         Rejected { response: Option<S::Response> },
-        Validating {
-            validation: Validation<T>,
-            inner: Option<S>,
-            request: Option<Req>,
-            rejection: R,
-            _claims: PhantomData<fn() -> T>,
-        },
+        // Boxed: only a cache miss pays for holding the request and the service, and the
+        // future every request allocates and moves stays small.
+        Validating { state: Box<Pending<S, Req, T, R>> },
     }
+}
+
+/// What a validation in progress holds until it ends.
+struct Pending<S, Req, T, R> {
+    validation: Validation<T>,
+    inner: Option<S>,
+    request: Option<Req>,
+    rejection: R,
+    _claims: PhantomData<fn() -> T>,
 }
 
 impl<S: Service<Req>, Req, T, R> fmt::Debug for ResponseFuture<S, Req, T, R> {
@@ -92,11 +97,13 @@ impl<S: Service<Req>, Req, T, R> ResponseFuture<S, Req, T, R> {
     ) -> Self {
         Self {
             kind: Kind::Validating {
-                validation,
-                inner: Some(inner),
-                request: Some(request),
-                rejection,
-                _claims: PhantomData,
+                state: Box::new(Pending {
+                    validation,
+                    inner: Some(inner),
+                    request: Some(request),
+                    rejection,
+                    _claims: PhantomData,
+                }),
             },
         }
     }
@@ -121,13 +128,14 @@ where
                         None => Poll::Pending, // polled after completion
                     };
                 }
-                KindProj::Validating {
-                    validation,
-                    inner,
-                    request,
-                    rejection,
-                    ..
-                } => {
+                KindProj::Validating { state } => {
+                    let Pending {
+                        validation,
+                        inner,
+                        request,
+                        rejection,
+                        ..
+                    } = &mut **state;
                     let result = ready!(validation.as_mut().poll(cx));
                     let (Some(mut request), Some(mut inner)) = (request.take(), inner.take())
                     else {

@@ -1,12 +1,11 @@
 //! The [`Session`] handle that `TokenLookupLayer` puts into every request's extensions.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use portcullis_cookie::{Cookie, Cookies};
-use std::net::IpAddr;
-
 use http::HeaderValue;
+use portcullis_cookie::{Cookie, Cookies};
 use portcullis_core::client::{BindingMismatch, BindingPolicy, ClientBinding};
 use portcullis_core::{AccessToken, TokenSource};
 use serde::Serialize;

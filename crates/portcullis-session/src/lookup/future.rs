@@ -26,15 +26,20 @@ pin_project! {
     }
 }
 
+/// What a store lookup in progress holds until it ends.
+struct Pending<S, Req, R> {
+    lookup: Lookup,
+    request: Option<Req>,
+    inner: Option<S>,
+    rejection: R,
+}
+
 pin_project! {
     #[project = StateProj]
     enum State<F, S, Req, Res, R> {
-        Lookup {
-            lookup: Lookup,
-            request: Option<Req>,
-            inner: Option<S>,
-            rejection: R,
-        },
+        // Boxed: only a store round trip pays for holding the request and the service, and
+        // the future every request allocates and moves stays small.
+        Lookup { state: Box<Pending<S, Req, R>> },
         Inner {
             #[pin]
             future: F,
@@ -105,10 +110,12 @@ where
     ) -> Self {
         Self {
             state: State::Lookup {
-                lookup,
-                request: Some(request),
-                inner: Some(inner),
-                rejection,
+                state: Box::new(Pending {
+                    lookup,
+                    request: Some(request),
+                    inner: Some(inner),
+                    rejection,
+                }),
             },
         }
     }
@@ -125,12 +132,13 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Lookup {
-                    lookup,
-                    request,
-                    inner,
-                    rejection,
-                } => {
+                StateProj::Lookup { state } => {
+                    let Pending {
+                        lookup,
+                        request,
+                        inner,
+                        rejection,
+                    } = &mut **state;
                     let outcome = ready!(lookup.as_mut().poll(cx));
                     let (Some(mut req), Some(mut svc)) = (request.take(), inner.take()) else {
                         // Polled again after completion: answer rather than panic.
