@@ -8,8 +8,10 @@
 //! portcullis-load tower-sessions --port P
 //! portcullis-load tokens         --alg rs256|es256|eddsa --count N --jwks-port J --keys DIR
 //! portcullis-load memory         --sessions N [--store portcullis|tower-sessions]
+//! portcullis-load verify         --keys DIR [--count N]
 //! ```
 
+mod crypto;
 mod keys;
 mod memory;
 mod servers;
@@ -87,6 +89,10 @@ fn run(cmd: &str, args: &Args) -> Result<(), String> {
             args.number("--sessions")?,
             args.value("--store").unwrap_or("portcullis"),
         ),
+        "verify" => crypto::run(
+            &args.path("--keys")?,
+            args.value("--count").map_or(Ok(2_000), |_| args.number("--count"))?,
+        ),
         _ => Err(format!(
             "unknown command {cmd:?}; see the top of src/main.rs"
         )),
@@ -97,7 +103,7 @@ fn main() -> ExitCode {
     let mut argv: Vec<String> = std::env::args().skip(1).collect();
     if argv.is_empty() {
         eprintln!(
-            "usage: portcullis-load <jwks|bare|portcullis|jwt-authorizer|tower-sessions|tokens|memory> [options]"
+            "usage: portcullis-load <jwks|bare|portcullis|jwt-authorizer|tower-sessions|tokens|memory|verify> [options]"
         );
         return ExitCode::from(2);
     }
