@@ -80,9 +80,43 @@ pub struct Cookies {
 
 struct Inner {
     shared: Arc<Shared>,
-    raw: Vec<HeaderValue>,
+    raw: RawHeaders,
     changed: AtomicBool,
     state: Mutex<State>,
+}
+
+/// The request's `Cookie` header lines, shared with the request (a reference count each).
+/// One line, the usual case, is held inline: no list to allocate.
+pub(crate) enum RawHeaders {
+    One(HeaderValue),
+    Many(Vec<HeaderValue>),
+}
+
+impl RawHeaders {
+    /// The `Cookie` lines of `headers`.
+    pub(crate) fn of(headers: &http::HeaderMap) -> Self {
+        let mut lines = headers.get_all(http::header::COOKIE).iter();
+        match (lines.next(), lines.next()) {
+            (Some(one), None) => Self::One(one.clone()),
+            (None, _) => Self::Many(Vec::new()),
+            (Some(first), Some(second)) => {
+                let mut all = vec![first.clone(), second.clone()];
+                all.extend(lines.cloned());
+                Self::Many(all)
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for RawHeaders {
+    type Target = [HeaderValue];
+
+    fn deref(&self) -> &[HeaderValue] {
+        match self {
+            Self::One(one) => std::slice::from_ref(one),
+            Self::Many(all) => all,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -92,7 +126,7 @@ struct State {
 }
 
 impl Cookies {
-    pub(crate) fn new(shared: Arc<Shared>, raw: Vec<HeaderValue>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, raw: RawHeaders) -> Self {
         Self {
             inner: Arc::new(Inner {
                 shared,

@@ -1,11 +1,11 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{Request, Response, header::COOKIE};
+use http::{Request, Response};
 use tower_service::Service;
 
 use crate::future::ResponseFuture;
-use crate::jar::{Cookies, Shared};
+use crate::jar::{Cookies, RawHeaders, Shared};
 
 /// The service built by [`CookieLayer`](crate::CookieLayer).
 #[derive(Clone, Debug)]
@@ -38,8 +38,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let raw: Vec<_> = req.headers().get_all(COOKIE).iter().cloned().collect();
-        let cookies = Cookies::new(self.shared.clone(), raw);
+        let cookies = Cookies::new(self.shared.clone(), RawHeaders::of(req.headers()));
         req.extensions_mut().insert(cookies.clone());
         ResponseFuture::new(self.inner.call(req), cookies)
     }

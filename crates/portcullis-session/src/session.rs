@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use http::HeaderValue;
@@ -69,13 +70,14 @@ struct Inner {
     manager: SessionManager,
     cookies: Option<Cookies>,
     state: Mutex<State>,
+    /// Whether the response gets `Clear-Site-Data` (after a logout).
+    clear_site_data: AtomicBool,
 }
 
 #[derive(Default)]
 struct State {
     current: Option<Loaded>,
     client: Option<Client>,
-    clear_site_data: bool,
 }
 
 /// The client of the current request, for a login during it.
@@ -140,6 +142,7 @@ impl Session {
                     current,
                     ..State::default()
                 }),
+                clear_site_data: AtomicBool::new(false),
             }),
         }
     }
@@ -365,7 +368,7 @@ impl Session {
     /// [`SessionErrorKind::IdpRejected`].
     pub async fn logout(&self) -> Result<(), SessionError> {
         let tokens = self.end_local().await?;
-        self.state().clear_site_data = true;
+        self.inner.clear_site_data.store(true, Ordering::Release);
         if let (Some(tokens), Some(idp)) = (tokens, &self.manager().config().idp) {
             idp.revoke(&tokens).await.inspect_err(|err| {
                 tracing::warn!(error = %err, "IdP revocation at logout failed");
@@ -385,7 +388,7 @@ impl Session {
             .is_some_and(|c| c.record.subject == subject);
         if mine {
             self.state().current = None;
-            self.state().clear_site_data = true;
+            self.inner.clear_site_data.store(true, Ordering::Release);
             if let Some(cookies) = &self.inner.cookies {
                 self.manager().clear_cookie(cookies);
             }
@@ -405,7 +408,9 @@ impl Session {
 
     /// Whether a logout asked for `Clear-Site-Data` (read once by the layer).
     pub(crate) fn take_clear_site_data(&self) -> bool {
-        std::mem::take(&mut self.state().clear_site_data)
+        // Read without a lock: most responses have nothing to clear.
+        self.inner.clear_site_data.load(Ordering::Acquire)
+            && self.inner.clear_site_data.swap(false, Ordering::AcqRel)
     }
 
     pub(crate) fn session_manager(&self) -> &SessionManager {
