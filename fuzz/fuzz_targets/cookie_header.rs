@@ -120,7 +120,25 @@ fuzz_target!(|data: &[u8]| {
         }
         names
     });
-    let _ = names;
+
+    // 1b. On a fresh jar (nothing parsed yet, so `value_with` walks to the one pair it wants
+    // instead of listing them all), every name reads as the full parse lists it, and a name
+    // the request did not send reads as absent.
+    let (_, _) = with_cookies(&headers, move |cookies| {
+        let mut probes: Vec<String> = names.iter().take(4).cloned().collect();
+        probes.push("absent-name".to_owned());
+        let walked: Vec<Option<String>> = probes
+            .iter()
+            .map(|name| cookies.value_with(name, str::to_owned))
+            .collect();
+        for (name, walked) in probes.iter().zip(walked) {
+            assert_eq!(
+                walked,
+                cookies.get(name).map(|c| c.value().to_owned()),
+                "value_with and get disagree on {name:?}"
+            );
+        }
+    });
 
     // 2. Round-trip: the first input line as a cookie value, plain and private.
     let first = data.split(|b| *b == b'\n').next().unwrap_or_default();

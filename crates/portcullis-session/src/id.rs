@@ -47,16 +47,24 @@ impl SessionId {
     /// Parses the text form of an ID (as found in a cookie). Anything that is not exactly 43
     /// base64url characters decoding to 32 bytes is `None`.
     pub fn parse(text: &str) -> Option<Self> {
-        if text.len() != SESSION_ID_LEN {
-            return None;
-        }
+        Self::is_well_formed(text).then(|| Self {
+            text: text.to_owned(),
+        })
+    }
+
+    /// The store key of the ID whose text form is `text`, if `text` is one (what
+    /// [`parse`](Self::parse) accepts), without keeping a copy of it: the request path.
+    pub(crate) fn hash_of(text: &str) -> Option<SessionIdHash> {
+        Self::is_well_formed(text).then(|| hash_text(text))
+    }
+
+    fn is_well_formed(text: &str) -> bool {
         let mut bytes = [0u8; SESSION_ID_BYTES];
-        match URL_SAFE_NO_PAD.decode_slice(text, &mut bytes) {
-            Ok(SESSION_ID_BYTES) => Some(Self {
-                text: text.to_owned(),
-            }),
-            _ => None,
-        }
+        text.len() == SESSION_ID_LEN
+            && matches!(
+                URL_SAFE_NO_PAD.decode_slice(text, &mut bytes),
+                Ok(SESSION_ID_BYTES)
+            )
     }
 
     /// The text form, for the cookie value. Never log it.
@@ -66,8 +74,12 @@ impl SessionId {
 
     /// The store key of this ID: SHA-256 of its text form.
     pub fn hash(&self) -> SessionIdHash {
-        SessionIdHash(Sha256::digest(self.text.as_bytes()).into())
+        hash_text(&self.text)
     }
+}
+
+fn hash_text(text: &str) -> SessionIdHash {
+    SessionIdHash(Sha256::digest(text.as_bytes()).into())
 }
 
 impl fmt::Debug for SessionId {

@@ -8,7 +8,7 @@ use tower_service::Service;
 
 use super::future::ResponseFuture;
 use crate::config::CredentialOrder;
-use crate::id::SessionId;
+use crate::id::{SessionId, SessionIdHash};
 use crate::manager::SessionManager;
 use crate::session::Session;
 
@@ -43,7 +43,7 @@ impl<S, R> TokenLookup<S, R> {
 /// The credential a request carries.
 enum Found {
     Bearer(AccessToken, Option<Cookies>),
-    Cookie(SessionId, Cookies),
+    Cookie(SessionIdHash, Cookies),
     BadCookie(Cookies),
     Nothing(Option<Cookies>),
 }
@@ -57,7 +57,7 @@ fn find<B>(manager: &SessionManager, req: &Request<B>) -> Result<Found, Rejectio
             return None;
         }
         let jar = cookies.clone()?;
-        let id = jar.value_with(&config.cookie_name, SessionId::parse)?;
+        let id = jar.value_with(&config.cookie_name, SessionId::hash_of)?;
         Some(match id {
             Some(id) => Found::Cookie(id, jar),
             None => Found::BadCookie(jar),
@@ -127,8 +127,7 @@ where
                 req.extensions_mut().insert(session.clone());
                 ResponseFuture::inner(self.inner.call(req), session)
             }
-            Ok(Found::Cookie(id, cookies)) => {
-                let hash = id.hash();
+            Ok(Found::Cookie(hash, cookies)) => {
                 // An in-process store answers at once: no boxed future, no clone of the
                 // inner service.
                 match manager.lookup_now(&hash, &cookies) {
