@@ -97,7 +97,7 @@ fn rsa_parameters(alg: Algorithm) -> Option<&'static signature::RsaParameters> {
 }
 
 impl VerifyKey {
-    /// Whether `signature` (base64url, as in the token) is a valid `alg` signature of
+    /// Whether `signature` (decoded from the token's third part) is a valid `alg` signature of
     /// `message` under this key. The caller has checked that the key fits `alg`.
     pub(crate) fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
         if !self.fits(alg) {

@@ -122,8 +122,7 @@ impl TokenCache {
         }
     }
 
-    fn front_get(&self, fingerprint: u64, token: &str) -> Option<Arc<Entry>> {
-        let generation = self.generation.load(Ordering::Acquire);
+    fn front_get(&self, fingerprint: u64, token: &str, generation: u64) -> Option<Arc<Entry>> {
         FRONT
             .try_with(|front| {
                 let front = front.try_borrow().ok()?;
@@ -138,8 +137,9 @@ impl TokenCache {
             .flatten()
     }
 
-    fn front_put(&self, fingerprint: u64, entry: &Arc<Entry>) {
-        let generation = self.generation.load(Ordering::Acquire);
+    /// Puts `entry` in this thread's front under `generation`, which the caller read *before*
+    /// it found the entry: a removal in between then leaves the slot already out of date.
+    fn front_put(&self, fingerprint: u64, entry: &Arc<Entry>, generation: u64) {
         let _ = FRONT.try_with(|front| {
             if let Ok(mut front) = front.try_borrow_mut()
                 && let Some(slot) = front.get_mut(front_index(fingerprint))
@@ -162,21 +162,23 @@ impl TokenCache {
 
     pub(crate) fn get(&self, token: &str) -> Option<Arc<Entry>> {
         let fingerprint = self.fingerprint(token);
-        if let Some(entry) = self.front_get(fingerprint, token) {
+        let generation = self.generation.load(Ordering::Acquire);
+        if let Some(entry) = self.front_get(fingerprint, token, generation) {
             return Some(entry);
         }
         let entry = self.entries.get(&fingerprint)?;
         if *entry.token != *token {
             return None;
         }
-        self.front_put(fingerprint, &entry);
+        self.front_put(fingerprint, &entry, generation);
         Some(entry)
     }
 
     pub(crate) fn insert(&self, entry: Arc<Entry>) {
         let fingerprint = self.fingerprint(&entry.token);
-        self.front_put(fingerprint, &entry);
-        self.entries.insert(fingerprint, entry);
+        let generation = self.generation.load(Ordering::Acquire);
+        self.entries.insert(fingerprint, Arc::clone(&entry));
+        self.front_put(fingerprint, &entry, generation);
     }
 
     pub(crate) fn remove(&self, token: &str) {
@@ -261,5 +263,64 @@ impl DenyList {
                 .subject()
                 .and_then(|sub| self.revoked_at('u', sub))
                 .is_some_and(before)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::claims::StandardInner;
+
+    fn entry(token: &str) -> Arc<Entry> {
+        let far = unix_now() + 3600;
+        Arc::new(Entry {
+            token: token.into(),
+            claims: StandardClaims(Arc::new(StandardInner {
+                issuer: "https://issuer.example".into(),
+                subject: None,
+                audience: Box::new([]),
+                expires_at: far,
+                not_before: None,
+                issued_at: None,
+                jwt_id: None,
+                session_id: None,
+                client_id: None,
+                scopes: Box::new([]),
+                roles: Box::new([]),
+                key_id: None,
+                algorithm: jsonwebtoken::Algorithm::RS256,
+            })),
+            payload: Box::new([]),
+            typed: OnceLock::new(),
+            deadline: far,
+            revocation_epoch: AtomicU64::new(0),
+            key_generation: AtomicU64::new(0),
+            hmac: false,
+        })
+    }
+
+    /// The per-thread front serves a repeated token, and never one the cache removed or
+    /// cleared since, nor another cache's.
+    #[test]
+    fn the_front_never_outlives_a_removal_or_a_clear() {
+        let cache = TokenCache::new(100);
+        cache.insert(entry("a.b.c"));
+        assert!(cache.get("a.b.c").is_some());
+        assert!(
+            cache.get("a.b.c").is_some(),
+            "served again (from the front)"
+        );
+        assert!(cache.get("a.b.d").is_none(), "a hit needs the whole token");
+        cache.clear();
+        assert!(cache.get("a.b.c").is_none(), "served after clear");
+        cache.insert(entry("a.b.c"));
+        assert!(cache.get("a.b.c").is_some());
+        cache.remove("a.b.c");
+        assert!(cache.get("a.b.c").is_none(), "served after remove");
+        let other = TokenCache::new(100);
+        cache.insert(entry("x.y.z"));
+        assert!(cache.get("x.y.z").is_some());
+        assert!(other.get("x.y.z").is_none(), "another cache's slot served");
     }
 }
