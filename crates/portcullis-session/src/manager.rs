@@ -264,12 +264,8 @@ impl SessionManager {
             };
         }
         if now.saturating_since(loaded.record.last_seen) >= self.shared.config.touch_interval {
-            let mut touched = SessionRecord::clone(&loaded.record);
-            touched.last_seen = now;
-            match self
-                .timed(self.store().touch(&hash, now, touched.expires_at()))
-                .await
-            {
+            let expires_at = loaded.record.expires_at_if_seen(now);
+            match self.timed(self.store().touch(&hash, now, expires_at)).await {
                 Ok(true) => Arc::make_mut(&mut loaded.record).last_seen = now,
                 Ok(false) => return Err(invalid("unknown or expired session")),
                 Err(err) => return Err(self.unavailable(&err)),

@@ -74,7 +74,13 @@ impl SessionRecord {
     /// When the session ends if not used again: the earlier of `last_seen + idle_timeout` and
     /// the absolute deadline. Stores expire the record at this time.
     pub fn expires_at(&self) -> Timestamp {
-        self.last_seen
+        self.expires_at_if_seen(self.last_seen)
+    }
+
+    /// When the session would end if it were last used at `last_seen` (what a touch moves the
+    /// expiry to).
+    pub(crate) fn expires_at_if_seen(&self, last_seen: Timestamp) -> Timestamp {
+        last_seen
             .saturating_add(self.idle_timeout)
             .min(self.absolute_deadline)
     }
