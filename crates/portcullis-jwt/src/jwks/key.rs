@@ -156,9 +156,13 @@ struct RawJwk {
     d: Option<String>,
 }
 
+/// The document's `keys`, each left as its raw JSON text: one malformed key is skipped
+/// without failing the others, and no key is first built into a `serde_json::Value` tree
+/// (a hostile document costs one pass over its bytes, not an allocation per member).
 #[derive(Deserialize)]
-struct RawJwks {
-    keys: Vec<serde_json::Value>,
+struct RawJwks<'a> {
+    #[serde(borrow)]
+    keys: Vec<&'a serde_json::value::RawValue>,
 }
 
 /// The usable keys of a JWKS document, by `kid` (keys without `kid` in `anonymous`).
@@ -181,7 +185,9 @@ pub(crate) fn parse_jwks(body: &[u8], min_rsa_bits: usize) -> Result<ParsedKeys,
     let raw: RawJwks = serde_json::from_slice(body).map_err(|_| "not a JWKS document")?;
     let mut out = ParsedKeys::default();
     for value in raw.keys {
-        match serde_json::from_value::<RawJwk>(value)
+        // A key with a member given twice is malformed (serde refuses the duplicate field)
+        // rather than read as whichever copy a JSON parser happens to keep.
+        match serde_json::from_str::<RawJwk>(value.get())
             .map_err(|_| "malformed JWK")
             .and_then(|jwk| parse_jwk(&jwk, min_rsa_bits))
         {

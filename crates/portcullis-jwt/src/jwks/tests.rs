@@ -44,6 +44,27 @@ fn jwks_parsing_skips_unusable_keys() {
 }
 
 #[test]
+fn a_jwk_with_a_member_given_twice_is_skipped_not_guessed() {
+    let x = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    // Written by hand: a JSON library would not emit the duplicate `kty`.
+    let doc = format!(
+        r#"{{"keys": [
+            {{"kty": "oct", "kty": "OKP", "crv": "Ed25519", "kid": "dup", "x": "{x}"}},
+            {{"kty": "OKP", "crv": "Ed25519", "kid": "ok", "x": "{x}", "extra": {{"deep": [1, 2, {{"a": null}}]}}}},
+            [1, 2, 3],
+            {{"kty": "OKP", "crv": "Ed25519", "kid": "ok2", "x": "{x}", "x": "{x}"}}
+        ]}}"#
+    );
+    let parsed = parse_jwks(doc.as_bytes(), 2048).unwrap();
+    assert_eq!(parsed.len(), 1, "only the well-formed key is kept");
+    assert!(parsed.by_kid.contains_key("ok"));
+    assert_eq!(parsed.skipped, 3);
+    // One malformed key never fails the document; malformed JSON anywhere does.
+    assert!(parse_jwks(br#"{"keys": [{"kty": "OKP",]}"#, 2048).is_err());
+    assert!(parse_jwks(br#"{"keys": {"kty": "OKP"}}"#, 2048).is_err());
+}
+
+#[test]
 fn key_type_fits_algorithm() {
     use jsonwebtoken::Algorithm::*;
     assert!(KeyType::Rsa.fits(PS256));
