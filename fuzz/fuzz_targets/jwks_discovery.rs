@@ -15,7 +15,7 @@
 use bytes::Bytes;
 use http::StatusCode;
 use libfuzzer_sys::fuzz_target;
-use portcullis_fuzz::{MemoryIdp, good_token, validator};
+use portcullis_fuzz::{MemoryIdp, recent_good_token, runtime, validator};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
@@ -51,15 +51,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let fuzzed_jwks = mode % 4 != 0;
     // A runtime per input: every background task of the cache ends with it.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("a runtime");
-    rt.block_on(async move {
+    let token = recent_good_token();
+    runtime().block_on(async move {
         let v = validator(idp, discovery);
         let _usable = v.jwks().refresh_now().await;
-        let result = v.validate(&good_token()).await;
+        let result = v.validate(&token).await;
         if fuzzed_jwks {
             assert!(
                 result.is_err(),

@@ -58,7 +58,7 @@ pub fn sign_raw(header: &[u8], payload: &[u8]) -> String {
     format!("{message}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
 }
 
-/// A valid token for [`ISSUER`] / [`AUDIENCE`].
+/// A valid token for [`ISSUER`] / [`AUDIENCE`], freshly signed (expires in 10 minutes).
 pub fn good_token() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -69,6 +69,34 @@ pub fn good_token() -> String {
         json!({"iss": ISSUER, "sub": "alice", "aud": AUDIENCE, "exp": now + 600, "iat": now})
             .to_string();
     sign_raw(header.as_bytes(), claims.as_bytes())
+}
+
+/// [`good_token`], signed again once a minute rather than for every input: the signature
+/// is the same work for every input and not what the targets fuzz.
+pub fn recent_good_token() -> String {
+    static CACHED: std::sync::Mutex<Option<(std::time::Instant, String)>> =
+        std::sync::Mutex::new(None);
+    let mut cached = CACHED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match &*cached {
+        Some((at, token)) if at.elapsed() < Duration::from_secs(60) => token.clone(),
+        _ => {
+            let token = good_token();
+            *cached = Some((std::time::Instant::now(), token.clone()));
+            token
+        }
+    }
+}
+
+/// A current-thread runtime with paused time, for one input: every task an input's caches
+/// spawn ends with it.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime")
 }
 
 /// Serves the discovery document and JWKS from memory.

@@ -182,7 +182,7 @@ impl ParsedKeys {
 /// Parses a JWKS document. Keys that are not usable public signature keys are skipped
 /// (and counted); a document that is not a JWKS at all is an error.
 pub(crate) fn parse_jwks(body: &[u8], min_rsa_bits: usize) -> Result<ParsedKeys, &'static str> {
-    let raw: RawJwks = serde_json::from_slice(body).map_err(|_| "not a JWKS document")?;
+    let raw: RawJwks<'_> = serde_json::from_slice(body).map_err(|_| "not a JWKS document")?;
     let mut out = ParsedKeys::default();
     for value in raw.keys {
         // A key with a member given twice is malformed (serde refuses the duplicate field)
