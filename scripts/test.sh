@@ -38,6 +38,10 @@ cargo fmt --all -- --check
 log "cargo clippy (all targets, all features, warnings denied)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
+log "fuzz targets: fmt and clippy (they build on stable; running them needs cargo-fuzz, see fuzz/README.md)"
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+cargo clippy --manifest-path fuzz/Cargo.toml --all-targets --target-dir "${CARGO_TARGET_DIR:-target}" -- -D warnings
+
 log "tests"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --all-features --no-fail-fast

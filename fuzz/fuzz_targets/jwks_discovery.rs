@@ -5,6 +5,7 @@
 //! * `1`: the JWKS, fetched from a direct `jwks_uri`;
 //! * `2`: the JWKS, found through a valid discovery document;
 //! * `3`: the JWKS, with an error status.
+//!
 //! A `Cache-Control` value may precede the document, separated by `\r\n\r\n`.
 //!
 //! Invariants: no panic, no hang; when the fuzzer wrote the JWKS (modes 1-3) a token signed
