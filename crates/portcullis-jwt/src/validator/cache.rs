@@ -62,11 +62,12 @@ impl moka::Expiry<u64, Arc<Entry>> for UntilDeadline {
 /// length; the entry holds the whole token and a hit requires an exact match.
 ///
 /// In front of the shared moka cache each thread keeps a small direct-mapped table of the
-/// entries it used last ([`FRONT_SLOTS`] slots): a repeated token, the common case, is found
-/// with a thread-local read and one comparison, without moka's clock read and bookkeeping.
-/// A front slot is only a shortcut to an entry of this cache: it is dropped when the cache
-/// removes or clears anything (a generation counter), and the caller checks the entry's
-/// deadline, revocation and key on every hit, wherever it came from.
+/// entries it used last (`front_slots` slots, [`DEFAULT_FRONT_SLOTS`] unless configured; 0
+/// turns it off): a repeated token, the common case, is found with a thread-local read and one
+/// comparison, without moka's clock read and bookkeeping. A front slot is only a shortcut to
+/// an entry of this cache: it is ignored once the cache removes or clears anything (a
+/// generation counter), and the caller checks the entry's deadline, revocation and key on
+/// every hit, wherever it came from.
 pub(crate) struct TokenCache {
     entries: moka::sync::Cache<u64, Arc<Entry>>,
     hasher: std::hash::RandomState,
@@ -74,10 +75,22 @@ pub(crate) struct TokenCache {
     id: u64,
     /// Bumped by every removal, so that no front slot outlives what it points to.
     generation: AtomicU64,
+    /// This cache's share of each thread's front table: a power of two, or 0 (no front).
+    front_slots: usize,
 }
 
-/// Slots of each thread's front table (a power of two).
-const FRONT_SLOTS: usize = 64;
+/// Front slots per thread unless configured.
+pub(crate) const DEFAULT_FRONT_SLOTS: usize = 64;
+/// The most front slots per thread a validator may ask for.
+pub(crate) const MAX_FRONT_SLOTS: usize = 4096;
+
+/// `requested` rounded up to a power of two and capped at [`MAX_FRONT_SLOTS`]; 0 stays 0.
+pub(crate) fn front_slots(requested: usize) -> usize {
+    match requested {
+        0 => 0,
+        n => n.min(MAX_FRONT_SLOTS).next_power_of_two(),
+    }
+}
 
 struct FrontSlot {
     cache: u64,
@@ -87,8 +100,10 @@ struct FrontSlot {
 }
 
 thread_local! {
-    static FRONT: std::cell::RefCell<[Option<FrontSlot>; FRONT_SLOTS]> =
-        const { std::cell::RefCell::new([const { None }; FRONT_SLOTS]) };
+    /// Shared by every cache on the thread (a slot names its cache); as long as the largest
+    /// `front_slots` any cache used on this thread.
+    static FRONT: std::cell::RefCell<Vec<Option<FrontSlot>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 fn next_cache_id() -> u64 {
@@ -96,9 +111,9 @@ fn next_cache_id() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-fn front_index(fingerprint: u64) -> usize {
+fn front_index(fingerprint: u64, slots: usize) -> usize {
     // The low bits of a keyed hash are as good as any.
-    (fingerprint as usize) & (FRONT_SLOTS - 1)
+    (fingerprint as usize) & slots.wrapping_sub(1)
 }
 
 impl std::fmt::Debug for TokenCache {
@@ -110,7 +125,8 @@ impl std::fmt::Debug for TokenCache {
 }
 
 impl TokenCache {
-    pub(crate) fn new(capacity: u64) -> Self {
+    /// `front_slots` as given by [`front_slots`] (a power of two, or 0).
+    pub(crate) fn new(capacity: u64, front_slots: usize) -> Self {
         Self {
             entries: moka::sync::Cache::builder()
                 .max_capacity(capacity)
@@ -119,14 +135,20 @@ impl TokenCache {
             hasher: std::hash::RandomState::new(),
             id: next_cache_id(),
             generation: AtomicU64::new(0),
+            front_slots,
         }
     }
 
     fn front_get(&self, fingerprint: u64, token: &str, generation: u64) -> Option<Arc<Entry>> {
+        if self.front_slots == 0 {
+            return None;
+        }
         FRONT
             .try_with(|front| {
                 let front = front.try_borrow().ok()?;
-                let slot = front.get(front_index(fingerprint))?.as_ref()?;
+                let slot = front
+                    .get(front_index(fingerprint, self.front_slots))?
+                    .as_ref()?;
                 (slot.cache == self.id
                     && slot.generation == generation
                     && slot.fingerprint == fingerprint
@@ -140,10 +162,17 @@ impl TokenCache {
     /// Puts `entry` in this thread's front under `generation`, which the caller read *before*
     /// it found the entry: a removal in between then leaves the slot already out of date.
     fn front_put(&self, fingerprint: u64, entry: &Arc<Entry>, generation: u64) {
+        if self.front_slots == 0 {
+            return;
+        }
         let _ = FRONT.try_with(|front| {
-            if let Ok(mut front) = front.try_borrow_mut()
-                && let Some(slot) = front.get_mut(front_index(fingerprint))
-            {
+            let Ok(mut front) = front.try_borrow_mut() else {
+                return;
+            };
+            if front.len() < self.front_slots {
+                front.resize_with(self.front_slots, || None);
+            }
+            if let Some(slot) = front.get_mut(front_index(fingerprint, self.front_slots)) {
                 *slot = Some(FrontSlot {
                     cache: self.id,
                     generation,
@@ -301,26 +330,51 @@ mod tests {
     }
 
     /// The per-thread front serves a repeated token, and never one the cache removed or
-    /// cleared since, nor another cache's.
+    /// cleared since, nor another cache's; at every front size, none included.
     #[test]
     fn the_front_never_outlives_a_removal_or_a_clear() {
-        let cache = TokenCache::new(100);
-        cache.insert(entry("a.b.c"));
-        assert!(cache.get("a.b.c").is_some());
-        assert!(
-            cache.get("a.b.c").is_some(),
-            "served again (from the front)"
-        );
-        assert!(cache.get("a.b.d").is_none(), "a hit needs the whole token");
-        cache.clear();
-        assert!(cache.get("a.b.c").is_none(), "served after clear");
-        cache.insert(entry("a.b.c"));
-        assert!(cache.get("a.b.c").is_some());
-        cache.remove("a.b.c");
-        assert!(cache.get("a.b.c").is_none(), "served after remove");
-        let other = TokenCache::new(100);
-        cache.insert(entry("x.y.z"));
-        assert!(cache.get("x.y.z").is_some());
-        assert!(other.get("x.y.z").is_none(), "another cache's slot served");
+        for slots in [0, 1, 2, DEFAULT_FRONT_SLOTS, MAX_FRONT_SLOTS] {
+            let cache = TokenCache::new(1000, slots);
+            cache.insert(entry("a.b.c"));
+            assert!(cache.get("a.b.c").is_some());
+            assert!(
+                cache.get("a.b.c").is_some(),
+                "served again (from the front)"
+            );
+            assert!(cache.get("a.b.d").is_none(), "a hit needs the whole token");
+            cache.clear();
+            assert!(cache.get("a.b.c").is_none(), "served after clear ({slots})");
+            cache.insert(entry("a.b.c"));
+            assert!(cache.get("a.b.c").is_some());
+            cache.remove("a.b.c");
+            assert!(
+                cache.get("a.b.c").is_none(),
+                "served after remove ({slots})"
+            );
+            // A smaller front after a larger one on the same thread, and the other way round.
+            let other = TokenCache::new(1000, front_slots(slots * 3));
+            cache.insert(entry("x.y.z"));
+            assert!(cache.get("x.y.z").is_some());
+            assert!(other.get("x.y.z").is_none(), "another cache's slot served");
+            // Many tokens through few slots: every one still found, none mixed up.
+            let tokens: Vec<String> = (0..200).map(|i| format!("t.{i}.sig{i}")).collect();
+            for t in &tokens {
+                cache.insert(entry(t));
+            }
+            for t in tokens.iter().rev() {
+                let hit = cache.get(t).map(|e| e.token.to_string());
+                assert_eq!(hit.as_deref(), Some(t.as_str()), "{slots} slots");
+            }
+        }
+    }
+
+    #[test]
+    fn front_sizes_are_powers_of_two_within_the_cap() {
+        assert_eq!(front_slots(0), 0);
+        assert_eq!(front_slots(1), 1);
+        assert_eq!(front_slots(3), 4);
+        assert_eq!(front_slots(64), 64);
+        assert_eq!(front_slots(65), 128);
+        assert_eq!(front_slots(usize::MAX), MAX_FRONT_SLOTS);
     }
 }

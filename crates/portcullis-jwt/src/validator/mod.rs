@@ -114,6 +114,7 @@ pub struct ValidatorBuilder {
     understood_crit: Vec<String>,
     hmac: Vec<(String, Vec<u8>, Vec<Algorithm>)>,
     cache_capacity: u64,
+    front_slots: usize,
     revocation_capacity: u64,
     revocation_ttl: Duration,
 }
@@ -211,6 +212,17 @@ impl ValidatorBuilder {
         self
     }
 
+    /// Slots of the small table each thread keeps in front of the validated-token cache
+    /// (default 64; rounded up to a power of two, at most 4,096; 0 turns it off). A repeated
+    /// token found there skips the shared cache's bookkeeping. Every hit, wherever it comes
+    /// from, is still checked for expiry, revocation and key removal; the cost of the table
+    /// is memory: a slot keeps its entry (token and claims) allocated until the slot is
+    /// reused, even after the entry has been evicted, so up to this many per thread.
+    pub fn with_thread_front_slots(mut self, slots: usize) -> Self {
+        self.front_slots = cache::front_slots(slots);
+        self
+    }
+
     /// How many revocations are remembered (default 100,000) and for how long (default
     /// 24 h; make it at least the longest access-token lifetime).
     pub fn with_revocation_limits(mut self, capacity: u64, ttl: Duration) -> Self {
@@ -272,7 +284,8 @@ impl ValidatorBuilder {
                 max_token_bytes: self.max_token_bytes,
                 understood_crit: self.understood_crit,
                 hmac,
-                cache: (self.cache_capacity > 0).then(|| TokenCache::new(self.cache_capacity)),
+                cache: (self.cache_capacity > 0)
+                    .then(|| TokenCache::new(self.cache_capacity, self.front_slots)),
                 deny: DenyList::new(self.revocation_capacity, self.revocation_ttl),
             }),
         })
@@ -303,6 +316,7 @@ impl Validator {
             understood_crit: Vec::new(),
             hmac: Vec::new(),
             cache_capacity: 100_000,
+            front_slots: cache::DEFAULT_FRONT_SLOTS,
             revocation_capacity: 100_000,
             revocation_ttl: Duration::from_secs(24 * 3600),
         }

@@ -41,6 +41,8 @@ pub struct MemoryStore {
     subjects: SubjectIndex,
     /// Tells this store's front slots from another store's.
     id: u64,
+    /// This store's share of each thread's front table: a power of two, or 0 (no front).
+    front_slots: usize,
 }
 
 /// One stored record, and whether the store has since replaced or removed it.
@@ -62,27 +64,29 @@ impl Stored {
     }
 }
 
-/// Slots of each thread's front table for [`SessionStore::load_now`] (a power of two).
-const FRONT_SLOTS: usize = 64;
+/// Front slots per thread for [`SessionStore::load_now`] unless configured.
+const DEFAULT_FRONT_SLOTS: usize = 64;
+/// The most front slots per thread a store may ask for.
+const MAX_FRONT_SLOTS: usize = 4096;
 
 type FrontSlot = Option<(u64, SessionIdHash, Arc<Stored>)>;
 
 thread_local! {
     /// The records this thread served last, by store and key: a repeated session is found
     /// with a thread-local read instead of a moka read (its clock read and bookkeeping). A
-    /// slot is used only while its record is still the stored one (`Stored::gone`).
-    static FRONT: std::cell::RefCell<[FrontSlot; FRONT_SLOTS]> =
-        const { std::cell::RefCell::new([const { None }; FRONT_SLOTS]) };
+    /// slot is used only while its record is still the stored one (`Stored::gone`). Shared
+    /// by every store on the thread; as long as the largest `front_slots` any store used.
+    static FRONT: std::cell::RefCell<Vec<FrontSlot>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn front_index(id: &SessionIdHash) -> usize {
+fn front_index(id: &SessionIdHash, slots: usize) -> usize {
     // The key is a SHA-256 digest: any of its bytes is as good as a hash.
     let bytes = id.as_bytes();
     let low = u16::from_le_bytes([
         bytes.first().copied().unwrap_or(0),
         bytes.get(1).copied().unwrap_or(0),
     ]);
-    usize::from(low) & (FRONT_SLOTS - 1)
+    usize::from(low) & slots.wrapping_sub(1)
 }
 
 fn next_store_id() -> u64 {
@@ -95,12 +99,14 @@ fn next_store_id() -> u64 {
 #[must_use]
 pub struct MemoryStoreBuilder {
     max_sessions: u64,
+    front_slots: usize,
 }
 
 impl Default for MemoryStoreBuilder {
     fn default() -> Self {
         Self {
             max_sessions: DEFAULT_MAX_SESSIONS,
+            front_slots: DEFAULT_FRONT_SLOTS,
         }
     }
 }
@@ -109,6 +115,20 @@ impl MemoryStoreBuilder {
     /// The most sessions kept at once (default 1,000,000).
     pub fn max_sessions(mut self, max: u64) -> Self {
         self.max_sessions = max;
+        self
+    }
+
+    /// Slots of the small table each thread keeps in front of the store for request-time
+    /// lookups (default 64; rounded up to a power of two, at most 4,096; 0 turns it off). A
+    /// repeated session found there skips the shared cache's bookkeeping; a slot is used only
+    /// while its record is still the stored one, and every hit is still checked for expiry.
+    /// The cost is memory: a slot keeps its record allocated until the slot is reused, even
+    /// after the session was replaced or deleted, so up to this many records per thread.
+    pub fn thread_front_slots(mut self, slots: usize) -> Self {
+        self.front_slots = match slots {
+            0 => 0,
+            n => n.min(MAX_FRONT_SLOTS).next_power_of_two(),
+        };
         self
     }
 
@@ -130,6 +150,7 @@ impl MemoryStoreBuilder {
             cache,
             subjects,
             id: next_store_id(),
+            front_slots: self.front_slots,
         }
     }
 }
@@ -195,10 +216,14 @@ impl MemoryStore {
     }
 
     fn front_get(&self, id: &SessionIdHash) -> Option<Arc<SessionRecord>> {
+        if self.front_slots == 0 {
+            return None;
+        }
         FRONT
             .try_with(|front| {
                 let front = front.try_borrow().ok()?;
-                let (store, key, stored) = front.get(front_index(id))?.as_ref()?;
+                let (store, key, stored) =
+                    front.get(front_index(id, self.front_slots))?.as_ref()?;
                 (*store == self.id && key == id && !stored.gone.load(Ordering::Acquire))
                     .then(|| Arc::clone(&stored.record))
             })
@@ -207,10 +232,17 @@ impl MemoryStore {
     }
 
     fn front_put(&self, id: &SessionIdHash, stored: &Arc<Stored>) {
+        if self.front_slots == 0 {
+            return;
+        }
         let _ = FRONT.try_with(|front| {
-            if let Ok(mut front) = front.try_borrow_mut()
-                && let Some(slot) = front.get_mut(front_index(id))
-            {
+            let Ok(mut front) = front.try_borrow_mut() else {
+                return;
+            };
+            if front.len() < self.front_slots {
+                front.resize_with(self.front_slots, || None);
+            }
+            if let Some(slot) = front.get_mut(front_index(id, self.front_slots)) {
                 *slot = Some((self.id, *id, Arc::clone(stored)));
             }
         });
@@ -316,6 +348,7 @@ impl fmt::Debug for MemoryStore {
         f.debug_struct("MemoryStore")
             .field("sessions", &self.cache.entry_count())
             .field("max_sessions", &self.cache.policy().max_capacity())
+            .field("thread_front_slots", &self.front_slots)
             .finish()
     }
 }
