@@ -129,6 +129,7 @@ pub struct PortcullisBuilder {
     idle_timeout: Option<Duration>,
     absolute_lifetime: Option<Duration>,
     allow_anonymous: bool,
+    dead_session_as_anonymous: bool,
     directive: CacheDirective,
     sensitive: Sensitive,
     rejection: DefaultRejectionResponse,
@@ -155,6 +156,7 @@ impl Default for PortcullisBuilder {
             idle_timeout: None,
             absolute_lifetime: None,
             allow_anonymous: false,
+            dead_session_as_anonymous: false,
             directive: CacheDirective::no_store(),
             sensitive: Sensitive::all(),
             rejection: DefaultRejectionResponse::new(),
@@ -173,6 +175,7 @@ impl fmt::Debug for PortcullisBuilder {
             .field("insecure_http", &self.insecure_http)
             .field("binding", &self.binding)
             .field("allow_anonymous", &self.allow_anonymous)
+            .field("dead_session_as_anonymous", &self.dead_session_as_anonymous)
             .finish_non_exhaustive()
     }
 }
@@ -289,9 +292,23 @@ impl PortcullisBuilder {
 
     /// Lets requests with no credential at all through to the service (login pages, public
     /// routes); protect the other routes with per-route policies
-    /// ([`policy`](crate::policy)). A credential that is present but invalid is still refused.
+    /// ([`policy`](crate::policy)). A credential that is present but invalid is still refused
+    /// (for a dead session cookie, see [`dead_session_as_anonymous`](Self::dead_session_as_anonymous)).
     pub fn allow_anonymous(mut self) -> Self {
         self.allow_anonymous = true;
+        self
+    }
+
+    /// A session cookie that no longer names a live session (expired, logged out elsewhere,
+    /// unknown, malformed) is cleared and the request treated as carrying no credential,
+    /// instead of refused with a 401 (the default). With
+    /// [`allow_anonymous`](Self::allow_anonymous), a public page or the login route then
+    /// serves a visitor whose session ended while the browser kept the cookie, on the first
+    /// request; protected routes still refuse the request (it has no credential). Store
+    /// failures stay 503. See
+    /// [`SessionConfig::with_dead_session_as_anonymous`](crate::session::SessionConfig::with_dead_session_as_anonymous).
+    pub fn dead_session_as_anonymous(mut self) -> Self {
+        self.dead_session_as_anonymous = true;
         self
     }
 
@@ -427,6 +444,9 @@ impl PortcullisBuilder {
         }
         if let Some(revocation) = self.revocation {
             sessions = sessions.with_revocation(revocation);
+        }
+        if self.dead_session_as_anonymous {
+            sessions = sessions.with_dead_session_as_anonymous();
         }
         if let Some(f) = self.configure_sessions {
             sessions = f(sessions);

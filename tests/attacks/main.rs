@@ -37,11 +37,11 @@ use axum::{Json, Router};
 use hardening::{Http, Issuer, b64, now, raw, raw_response, set_cookie_pair};
 use http::Method;
 use http::header::{AUTHORIZATION, COOKIE, SET_COOKIE, USER_AGENT, VARY, WWW_AUTHENTICATE};
-use portcullis::Portcullis;
 use portcullis::cookie::{Cookie, Cookies};
 use portcullis::core::client::ClientIpResolver;
 use portcullis::policy::PolicyLayer;
 use portcullis::session::{Session, Timestamp, TokenSet};
+use portcullis::{Portcullis, PortcullisBuilder};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -68,6 +68,14 @@ struct Server {
 /// Starts the stack. `trust_local_proxy`: the peer 127.0.0.1 is a trusted proxy whose
 /// `X-Forwarded-For` gives the client IP (the stolen-cookie tests play both proxy and client).
 async fn start(trust_local_proxy: bool) -> Server {
+    start_with(trust_local_proxy, |builder| builder).await
+}
+
+/// [`start`], with more of the builder's options.
+async fn start_with(
+    trust_local_proxy: bool,
+    configure: impl FnOnce(PortcullisBuilder) -> PortcullisBuilder,
+) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     // Two trusted issuers whose keys share a kid.
@@ -90,7 +98,7 @@ async fn start(trust_local_proxy: bool) -> Server {
                 .unwrap(),
         );
     }
-    let portcullis = builder.build().unwrap();
+    let portcullis = configure(builder).build().unwrap();
     let rejection = portcullis.rejection_response();
     let protected = Router::new().route("/me", get(me)).route_layer(
         PolicyLayer::require(

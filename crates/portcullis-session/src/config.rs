@@ -107,6 +107,7 @@ pub struct SessionConfig {
     pub(crate) revocation: Arc<dyn Revocation>,
     pub(crate) clear_site_data: Option<HeaderValue>,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) dead_session_is_anonymous: bool,
 }
 
 impl fmt::Debug for SessionConfig {
@@ -125,6 +126,7 @@ impl fmt::Debug for SessionConfig {
             .field("revocation", &self.revocation)
             .field("clear_site_data", &self.clear_site_data)
             .field("clock", &self.clock)
+            .field("dead_session_is_anonymous", &self.dead_session_is_anonymous)
             .finish()
     }
 }
@@ -152,6 +154,7 @@ impl SessionConfig {
             revocation: Arc::new(LocalRevocation::new()),
             clear_site_data: Some(HeaderValue::from_static(DEFAULT_CLEAR_SITE_DATA)),
             clock: Arc::new(SystemClock),
+            dead_session_is_anonymous: false,
         }
     }
 
@@ -245,6 +248,22 @@ impl SessionConfig {
     /// paused time).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// A session cookie that no longer names a live session (unknown, expired, logged out,
+    /// ended with its access token, or malformed) is cleared and the request goes on as
+    /// anonymous, as if it had carried no cookie, instead of being refused with a 401
+    /// `session_invalid` (the default).
+    ///
+    /// Public pages and the login route then serve a visitor whose session ended while the
+    /// browser kept the cookie, on the first request. Nothing is granted: the request has no
+    /// session and no access token, so a route that needs a login still refuses it (the
+    /// `JwtLayer`'s missing-credentials 401 or your login redirect) unless it allows anonymous
+    /// requests. A store that fails or times out is still a 503, and a binding mismatch still
+    /// destroys the session and refuses the request.
+    pub fn with_dead_session_as_anonymous(mut self) -> Self {
+        self.dead_session_is_anonymous = true;
         self
     }
 

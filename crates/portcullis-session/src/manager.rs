@@ -6,8 +6,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use portcullis_cookie::{Cookie, Cookies};
-use portcullis_core::Rejection;
 use portcullis_core::client::ClientBinding;
+use portcullis_core::{Rejection, RejectionKind};
 
 use crate::config::{AccessTokenExpiry, SessionConfig};
 use crate::crypto::TokenCipher;
@@ -191,6 +191,9 @@ impl SessionManager {
             Ok(Some(record)) => record,
             Ok(None) => {
                 self.clear_cookie(cookies);
+                if self.shared.config.dead_session_is_anonymous {
+                    return Some(Ok(Session::anonymous(self.clone(), Some(cookies.clone()))));
+                }
                 return Some(Err(Rejection::session_invalid(
                     "unknown or expired session",
                 )));
@@ -215,8 +218,30 @@ impl SessionManager {
         )))
     }
 
-    /// The request-time lookup: cookie ID hash → live session, or the rejection.
+    /// The request-time lookup: cookie ID hash → live session, or the rejection; or, with
+    /// [`with_dead_session_as_anonymous`](crate::SessionConfig::with_dead_session_as_anonymous),
+    /// an anonymous session where the rejection would be `session_invalid`.
     pub(crate) async fn lookup(
+        self,
+        hash: SessionIdHash,
+        cookies: Cookies,
+    ) -> Result<Session, Rejection> {
+        if !self.shared.config.dead_session_is_anonymous {
+            return self.lookup_or_refuse(hash, cookies).await;
+        }
+        let manager = self.clone();
+        let jar = cookies.clone();
+        match self.lookup_or_refuse(hash, cookies).await {
+            Err(rejection) if rejection.kind() == RejectionKind::SessionInvalid => {
+                Ok(Session::anonymous(manager, Some(jar)))
+            }
+            outcome => outcome,
+        }
+    }
+
+    /// [`lookup`](Self::lookup) without the anonymous fallback. Every refusal that is not
+    /// the store's fault has cleared the cookie.
+    async fn lookup_or_refuse(
         self,
         hash: SessionIdHash,
         cookies: Cookies,

@@ -360,6 +360,72 @@ async fn store_failure_is_503_and_service_resumes() {
     assert_eq!(res.body(), "alice|access-1");
 }
 
+/// `with_dead_session_as_anonymous`: a cookie naming no live session is cleared and the
+/// request served as anonymous (no subject, no token), on the in-process path and the store
+/// round trip alike; logging in from there works on the first request; a store outage is
+/// still a 503 that keeps the cookie.
+#[tokio::test(start_paused = true)]
+async fn a_dead_session_can_continue_as_anonymous() {
+    let memory_store = memory();
+    let flaky = FlakyStore::new();
+    let stores: [Arc<dyn SessionStore>; 2] = [memory_store, Arc::new(flaky.clone())];
+    for store in stores {
+        let manager = SessionConfig::new(store)
+            .with_clock(Arc::new(TokioClock::new()))
+            .with_idle_timeout(Duration::from_secs(30 * 60))
+            .with_store_timeout(Duration::from_millis(100))
+            .with_dead_session_as_anonymous()
+            .build()
+            .unwrap();
+        let app = app(manager);
+        let forged = "__Host-session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        for cookie in [forged, "__Host-session=short"] {
+            let res = send(&app, get("/whoami", Some(cookie))).await;
+            assert_eq!(res.status(), StatusCode::OK, "{cookie}");
+            assert_eq!(res.body(), "|", "anonymous: no subject, no token");
+            assert!(clears_cookie(&res), "{cookie}");
+        }
+
+        // A session that idled out: anonymous, cookie cleared, record gone.
+        let cookie = login(&app, "alice", &[]).await;
+        assert_eq!(
+            send(&app, get("/whoami", Some(&cookie))).await.body(),
+            "alice|access-1"
+        );
+        tokio::time::advance(Duration::from_secs(31 * 60)).await;
+        let res = send(&app, get("/whoami", Some(&cookie))).await;
+        assert_eq!((res.status(), res.body().as_str()), (StatusCode::OK, "|"));
+        assert!(clears_cookie(&res));
+
+        // Logging in with the dead cookie still present works at once, with a new ID.
+        let res = send(&app, get("/login?sub=bob", Some(&cookie))).await;
+        let fresh = session_cookie(&res).expect("a new session cookie");
+        assert_ne!(fresh, cookie);
+        assert_eq!(
+            send(&app, get("/whoami", Some(&fresh))).await.body(),
+            "bob|access-1"
+        );
+    }
+
+    // The store failing is not a dead session: 503, and the cookie is kept.
+    let manager = SessionConfig::new(Arc::new(flaky.clone()))
+        .with_store_timeout(Duration::from_millis(100))
+        .with_dead_session_as_anonymous()
+        .build()
+        .unwrap();
+    let app = app(manager);
+    let cookie = login(&app, "carol", &[]).await;
+    flaky.down.store(true, Ordering::SeqCst);
+    let res = send(&app, get("/whoami", Some(&cookie))).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!clears_cookie(&res));
+    flaky.down.store(false, Ordering::SeqCst);
+    assert_eq!(
+        send(&app, get("/whoami", Some(&cookie))).await.body(),
+        "carol|access-1"
+    );
+}
+
 #[tokio::test]
 async fn logout_everywhere_and_devices() {
     let store = memory();

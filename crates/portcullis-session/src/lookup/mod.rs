@@ -21,7 +21,9 @@ use crate::manager::SessionManager;
 ///   `CookieLayer` — which must be outside this layer — puts into the extensions) is looked up
 ///   in the store: an unknown, expired or logged-out session has its cookie cleared and the
 ///   request refused with `session_invalid` (401, or the login redirect of your
-///   [`ResponseForRejection`](portcullis_core::ResponseForRejection)); a live one has its idle
+///   [`ResponseForRejection`](portcullis_core::ResponseForRejection)), or, with
+///   [`with_dead_session_as_anonymous`](crate::SessionConfig::with_dead_session_as_anonymous),
+///   served as anonymous (cookie still cleared); a live one has its idle
 ///   deadline moved forward (written at most once per touch interval); an expired access token
 ///   ends the session or is refreshed, per the policy.
 /// * The `Authorization: Bearer` header gives an `AccessToken` directly (no store access).

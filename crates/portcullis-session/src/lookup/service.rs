@@ -113,6 +113,11 @@ where
             }
             Ok(Found::BadCookie(cookies)) => {
                 manager.clear_cookie(&cookies);
+                if manager.config().dead_session_is_anonymous {
+                    let session = Session::anonymous(manager.clone(), Some(cookies));
+                    req.extensions_mut().insert(session.clone());
+                    return ResponseFuture::inner(self.inner.call(req), session);
+                }
                 let rejection = Rejection::session_invalid("malformed session cookie");
                 ResponseFuture::rejected(&self.rejection, &req, rejection)
             }
