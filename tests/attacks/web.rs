@@ -519,44 +519,42 @@ async fn credentials_in_unexpected_places_are_not_accepted() {
     }
 }
 
+/// `method path` from the browser `UA` with `cookie`.
+async fn with_cookie(s: &Server, method: Method, path: &str, cookie: &str) -> hardening::Checked {
+    s.http
+        .send(
+            s.http
+                .req(method, path)
+                .header(USER_AGENT, UA)
+                .header(COOKIE, cookie),
+        )
+        .await
+}
+
 #[tokio::test]
 async fn a_dead_session_cookie_is_refused_or_anonymous_when_asked() {
     let forged = format!("{COOKIE_NAME}=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
-    let public = |s: &Server, cookie: String| {
-        let http = s.http.clone();
-        async move {
-            http.send(
-                http.req(Method::GET, "/public")
-                    .header(USER_AGENT, UA)
-                    .header(COOKIE, cookie),
-            )
-            .await
-        }
+    let cleared = |res: &hardening::Checked| {
+        res.headers()[SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
     };
 
     // The default: a dead cookie is refused (401) and cleared, even on a public route.
     let s = start(false).await;
-    let res = public(&s, forged.clone()).await;
+    let res = with_cookie(&s, Method::GET, "/public", &forged).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    assert!(
-        res.headers()[SET_COOKIE]
-            .to_str()
-            .unwrap()
-            .contains("Max-Age=0")
-    );
+    assert!(cleared(&res));
 
     // Opted in: the public route serves it, clears the cookie, and grants nothing.
     let s = start_with(false, PortcullisBuilder::dead_session_as_anonymous).await;
-    let res = public(&s, forged.clone()).await;
+    let res = with_cookie(&s, Method::GET, "/public", &forged).await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert!(
-        res.headers()[SET_COOKIE]
-            .to_str()
-            .unwrap()
-            .contains("Max-Age=0")
-    );
+    assert!(cleared(&res));
+    let res = with_cookie(&s, Method::GET, "/me", &forged).await;
     assert_eq!(
-        me_from(&s, &forged, UA, "1.2.3.4").await,
+        res.status(),
         StatusCode::UNAUTHORIZED,
         "a dead cookie on a protected route"
     );
@@ -564,29 +562,11 @@ async fn a_dead_session_cookie_is_refused_or_anonymous_when_asked() {
     // A logged-out session's cookie: /me refused; logging in again works at once with a
     // new session ID (the old one is never adopted).
     let old = login_from(&s, UA, "1.2.3.4").await;
-    let res = s
-        .http
-        .send(
-            s.http
-                .req(Method::POST, "/logout")
-                .header(USER_AGENT, UA)
-                .header(COOKIE, old.clone()),
-        )
-        .await;
+    let res = with_cookie(&s, Method::POST, "/logout", &old).await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(
-        me_from(&s, &old, UA, "1.2.3.4").await,
-        StatusCode::UNAUTHORIZED
-    );
-    let res = s
-        .http
-        .send(
-            s.http
-                .req(Method::POST, "/login?sub=alice")
-                .header(USER_AGENT, UA)
-                .header(COOKIE, old.clone()),
-        )
-        .await;
+    let res = with_cookie(&s, Method::GET, "/me", &old).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = with_cookie(&s, Method::POST, "/login?sub=alice", &old).await;
     assert_eq!(res.status(), StatusCode::OK);
     let fresh = set_cookie_pair(&res, COOKIE_NAME).expect("a new session cookie");
     assert_ne!(fresh, old);
