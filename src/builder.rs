@@ -10,7 +10,7 @@ use portcullis_core::client::{BindingPolicy, ClientIpResolver};
 use portcullis_core::{ConfigError, DefaultRejectionResponse};
 use portcullis_jwt::{JwksCache, JwksCacheBuilder, Jwt, JwtLayer, Validator, ValidatorBuilder};
 use portcullis_session::lookup::TokenLookup;
-use portcullis_session::revocation::{FnListener, Revocation, RevocationEvent};
+use portcullis_session::revocation::Revocation;
 use portcullis_session::store::{MemoryStore, SessionStore};
 use portcullis_session::{
     AccessTokenExpiry, Binding, BindingLayer, IdpConfig, SessionConfig, SessionManager,
@@ -453,16 +453,9 @@ impl PortcullisBuilder {
         }
         let sessions = sessions.build()?;
 
-        // Revocations reach the validated-token cache at once, not at the token's `exp`.
-        let cache = validator.clone();
-        sessions.revocation().subscribe(Arc::new(FnListener::new(
-            move |event: &RevocationEvent| match event {
-                RevocationEvent::Subject(subject) => cache.revoke_subject(subject),
-                RevocationEvent::Jti(jti) => cache.revoke_jti(jti),
-                RevocationEvent::Sid(sid) => cache.revoke_sid(sid),
-                _ => {}
-            },
-        )));
+        // Revocations reach the validated-token cache at once, not at the token's `exp`;
+        // replayed ones (a Redis revocation catching up) keep their own time.
+        sessions.revocation().subscribe(Arc::new(validator.clone()));
 
         let mut cookies = CookieLayer::new().with_security(security);
         if let Some(keys) = self.cookie_keys {

@@ -283,6 +283,52 @@ async fn revocation_takes_effect_at_once_even_for_cached_tokens() {
     assert_eq!(status(key.sign(&later)).await, StatusCode::OK);
 }
 
+/// A revocation learnt late (replayed from a log) revokes what was issued up to its own time,
+/// not up to now; and an older replayed revocation never weakens a newer one already known.
+#[tokio::test]
+async fn a_late_revocation_keeps_its_own_time() {
+    let (idp, key, v) = setup().await;
+    let svc = ServiceBuilder::new()
+        .layer(JwtLayer::new(v.clone()))
+        .service(echo());
+    let status = |token: String| {
+        let svc = svc.clone();
+        async move { svc.oneshot(bearer(&token)).await.unwrap().status() }
+    };
+    let now = common::now();
+    let issued = |sub: &str, sid: &str, iat: u64| {
+        let mut c = claims(&idp.issuer());
+        c["sub"] = serde_json::json!(sub);
+        c["sid"] = serde_json::json!(sid);
+        c["iat"] = serde_json::json!(iat);
+        key.sign(&c)
+    };
+    let at = |secs: u64| std::time::UNIX_EPOCH + Duration::from_secs(secs);
+    // dave was logged out everywhere 100 s ago, then logged in again 50 s ago.
+    let before = issued("dave", "d-1", now - 200);
+    let after = issued("dave", "d-2", now - 50);
+    for t in [&before, &after] {
+        assert_eq!(status(t.clone()).await, StatusCode::OK);
+    }
+    v.revoke_subject_issued_until("dave", at(now - 100));
+    assert_eq!(status(before).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        status(after.clone()).await,
+        StatusCode::OK,
+        "issued after the revocation"
+    );
+    // A newer revocation is known; an older one replayed afterwards does not undo it.
+    v.revoke_subject("dave");
+    v.revoke_subject_issued_until("dave", at(now - 100));
+    assert_eq!(status(after).await, StatusCode::UNAUTHORIZED);
+    // The same for an IdP session (sid).
+    let early = issued("erin", "e-1", now - 200);
+    let late = issued("erin", "e-1", now - 10);
+    v.revoke_sid_issued_until("e-1", at(now - 100));
+    assert_eq!(status(early).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status(late).await, StatusCode::OK);
+}
+
 /// Fails if `call` is invoked on an instance that was not readied.
 #[derive(Clone)]
 struct MustBeReady {

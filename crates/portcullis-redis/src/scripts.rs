@@ -86,6 +86,23 @@ if top[2] then redis.call('PEXPIREAT', KEYS[1], string.format('%d', tonumber(top
 return redis.call('ZCARD', KEYS[1])
 ";
 
+/// `KEYS[1]` the revocation log (a stream); `ARGV`: message JSON, channel, retention (ms),
+/// most entries. Appends the message to the log (dropping entries older than the retention,
+/// and the oldest beyond the most entries; the log expires after the retention when idle),
+/// then publishes `<entry id> <message>` on the channel, so subscribers know which entry
+/// they saw. Returns the entry ID.
+pub(crate) const PUBLISH_LOGGED: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local oldest = now - tonumber(ARGV[3])
+if oldest < 0 then oldest = 0 end
+local id = redis.call('XADD', KEYS[1], 'MINID', '~', string.format('%d', oldest), '*', 'm', ARGV[1])
+redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PUBLISH', ARGV[2], id .. ' ' .. ARGV[1])
+return id
+";
+
 /// The scripts, hashed once (`EVALSHA`, with `EVAL` when the server lost them, e.g. after a
 /// restart).
 #[derive(Debug)]

@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
@@ -33,8 +34,19 @@ pub enum RevocationEvent {
 ///
 /// Called synchronously on the delivering task: do cheap work only (drop cache entries).
 pub trait RevocationListener: Send + Sync + fmt::Debug + 'static {
-    /// Handles one event.
+    /// Handles one event, published just now.
     fn on_revocation(&self, event: &RevocationEvent);
+
+    /// Handles an event published earlier, at `revoked_at`, that reaches this instance late:
+    /// replayed from a durable log after a lost subscription or when the instance starts.
+    /// What "issued before the revocation" means must then use `revoked_at`, not now, or
+    /// tokens issued since (a user who logged in again) would be revoked too. The default
+    /// calls [`on_revocation`](Self::on_revocation), right for listeners that only drop
+    /// cache entries.
+    fn on_replayed_revocation(&self, event: &RevocationEvent, revoked_at: SystemTime) {
+        let _ = revoked_at;
+        self.on_revocation(event);
+    }
 }
 
 /// A [`RevocationListener`] from a closure.
@@ -105,6 +117,19 @@ impl Listeners {
             .clone();
         for listener in listeners {
             listener.on_revocation(event);
+        }
+    }
+
+    /// Calls every listener with `event`, published earlier at `revoked_at` (see
+    /// [`RevocationListener::on_replayed_revocation`]).
+    pub fn dispatch_replayed(&self, event: &RevocationEvent, revoked_at: SystemTime) {
+        let listeners = self
+            .listeners
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for listener in listeners {
+            listener.on_replayed_revocation(event, revoked_at);
         }
     }
 
@@ -183,6 +208,17 @@ impl RevocationListener for portcullis_jwt::Validator {
             RevocationEvent::Sid(sid) => self.revoke_sid(sid),
             RevocationEvent::Subject(subject) => self.revoke_subject(subject),
             // Sessions are not tokens: the session's own store entry is gone already.
+            RevocationEvent::Session(_) => {}
+        }
+    }
+
+    fn on_replayed_revocation(&self, event: &RevocationEvent, revoked_at: SystemTime) {
+        match event {
+            RevocationEvent::Jti(jti) => self.revoke_jti(jti),
+            RevocationEvent::Sid(sid) => self.revoke_sid_issued_until(sid, revoked_at),
+            RevocationEvent::Subject(subject) => {
+                self.revoke_subject_issued_until(subject, revoked_at);
+            }
             RevocationEvent::Session(_) => {}
         }
     }

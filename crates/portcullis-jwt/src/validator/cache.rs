@@ -10,9 +10,12 @@ use crate::claims::StandardClaims;
 
 /// Seconds since the Unix epoch.
 pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    unix_secs(SystemTime::now())
+}
+
+/// `at` in seconds since the Unix epoch (0 before it).
+pub(crate) fn unix_secs(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// One validated token.
@@ -259,11 +262,15 @@ impl DenyList {
         self.epoch.load(Ordering::Acquire)
     }
 
-    pub(crate) fn add(&self, namespace: char, value: &str) {
+    /// Records `value` as revoked at `at` (unix seconds); of two revocations of the same
+    /// value the later one is kept (it revokes more).
+    pub(crate) fn add(&self, namespace: char, value: &str, at: u64) {
         let mut key = String::with_capacity(value.len() + 1);
         key.push(namespace);
         key.push_str(value);
-        self.entries.insert(key, unix_now());
+        self.entries
+            .entry(key)
+            .and_upsert_with(|known| known.map_or(at, |e| (*e.value()).max(at)));
         self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 

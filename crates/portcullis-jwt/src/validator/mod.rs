@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use jsonwebtoken::{Algorithm, DecodingKey};
 use portcullis_core::{ConfigError, constant_time_eq};
@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use crate::claims::{Claims, StandardClaims};
 use crate::error::{JwtError, JwtErrorKind};
 use crate::jwks::{JwksCache, KeyError, KeyType, VerifyKey};
-use cache::{DenyList, Entry, TokenCache, unix_now};
+use cache::{DenyList, Entry, TokenCache, unix_now, unix_secs};
 pub(crate) use typed::typed;
 
 /// The asymmetric algorithms allowed by default.
@@ -536,18 +536,32 @@ impl Validator {
     /// Revokes every token with this `jti`: cached validations are dropped at once and
     /// the token is refused from now on (for the revocation TTL).
     pub fn revoke_jti(&self, jti: &str) {
-        self.inner.deny.add('j', jti);
+        self.inner.deny.add('j', jti, unix_now());
     }
 
     /// Revokes the tokens of OIDC session `sid` issued at or before now.
     pub fn revoke_sid(&self, sid: &str) {
-        self.inner.deny.add('s', sid);
+        self.inner.deny.add('s', sid, unix_now());
     }
 
     /// Revokes the tokens of subject `sub` (any issuer) issued at or before now
     /// ("log out everywhere"). Tokens issued in the same second are revoked too.
     pub fn revoke_subject(&self, sub: &str) {
-        self.inner.deny.add('u', sub);
+        self.inner.deny.add('u', sub, unix_now());
+    }
+
+    /// [`revoke_sid`](Self::revoke_sid) for a revocation made at `revoked_at` and learnt
+    /// late (replayed from a log): tokens issued after it stay valid. A later revocation of
+    /// the same `sid` already known is kept.
+    pub fn revoke_sid_issued_until(&self, sid: &str, revoked_at: SystemTime) {
+        self.inner.deny.add('s', sid, unix_secs(revoked_at));
+    }
+
+    /// [`revoke_subject`](Self::revoke_subject) for a revocation made at `revoked_at` and
+    /// learnt late (replayed from a log): tokens issued after it (the user logged in again)
+    /// stay valid. A later revocation of the same subject already known is kept.
+    pub fn revoke_subject_issued_until(&self, sub: &str, revoked_at: SystemTime) {
+        self.inner.deny.add('u', sub, unix_secs(revoked_at));
     }
 
     /// Drops the cached validation of `token` (the next use verifies it again).
