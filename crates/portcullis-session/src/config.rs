@@ -26,6 +26,8 @@ pub const DEFAULT_TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Default `Retry-After` of the 503 sent when the store is unavailable.
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// Default longest time one instance may hold a session's refresh lease: 30 s.
+pub const DEFAULT_REFRESH_LEASE: Duration = Duration::from_secs(30);
 /// Default `Clear-Site-Data` value sent with logout responses.
 pub const DEFAULT_CLEAR_SITE_DATA: &str = "\"cookies\", \"storage\"";
 
@@ -108,6 +110,7 @@ pub struct SessionConfig {
     pub(crate) clear_site_data: Option<HeaderValue>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) dead_session_is_anonymous: bool,
+    pub(crate) refresh_lease: Duration,
 }
 
 impl fmt::Debug for SessionConfig {
@@ -127,6 +130,7 @@ impl fmt::Debug for SessionConfig {
             .field("clear_site_data", &self.clear_site_data)
             .field("clock", &self.clock)
             .field("dead_session_is_anonymous", &self.dead_session_is_anonymous)
+            .field("refresh_lease", &self.refresh_lease)
             .finish()
     }
 }
@@ -155,6 +159,7 @@ impl SessionConfig {
             clear_site_data: Some(HeaderValue::from_static(DEFAULT_CLEAR_SITE_DATA)),
             clock: Arc::new(SystemClock),
             dead_session_is_anonymous: false,
+            refresh_lease: DEFAULT_REFRESH_LEASE,
         }
     }
 
@@ -251,6 +256,15 @@ impl SessionConfig {
         self
     }
 
+    /// The longest one instance may hold a session's refresh lease (default 30 s): while it
+    /// calls the IdP's token endpoint, requests of the same session on any instance wait for
+    /// its new tokens rather than use the refresh token a second time. Make it longer than
+    /// the IdP client's timeout; a request waits at most this long before it is a 503.
+    pub fn with_refresh_lease(mut self, lease: Duration) -> Self {
+        self.refresh_lease = lease;
+        self
+    }
+
     /// A session cookie that no longer names a live session (unknown, expired, logged out,
     /// ended with its access token, or malformed) is cleared and the request goes on as
     /// anonymous, as if it had carried no cookie, instead of being refused with a 401
@@ -290,6 +304,12 @@ impl SessionConfig {
             return Err(ConfigError::new(
                 "session.touch_interval",
                 "the touch interval must be shorter than the idle timeout",
+            ));
+        }
+        if self.refresh_lease.is_zero() {
+            return Err(ConfigError::new(
+                "session.refresh_lease",
+                "the refresh lease must be positive",
             ));
         }
         if self.store_timeout.is_zero() {

@@ -179,10 +179,18 @@ pub async fn update_is_compare_and_swap(store: &dyn SessionStore) {
     assert_eq!(loaded.version, 2);
     assert_eq!(loaded.data["step"], serde_json::json!(1));
 
-    // Continuing from the reloaded version works.
+    // Continuing from the reloaded version works, and a refresh lease is kept and cleared.
     let mut next = loaded;
     next.data.remove("step");
+    let lease = next.last_seen.saturating_add(Duration::from_secs(30));
+    next.refresh_lease_until = Some(lease);
     assert_eq!(store.update(&next).await.unwrap(), 3);
+    let mut loaded = store.load(&record.id_hash).await.unwrap().unwrap();
+    assert_eq!(loaded.refresh_lease_until, Some(lease));
+    loaded.refresh_lease_until = None;
+    assert_eq!(store.update(&loaded).await.unwrap(), 4);
+    let loaded = store.load(&record.id_hash).await.unwrap().unwrap();
+    assert_eq!(loaded.refresh_lease_until, None);
 }
 
 pub async fn update_missing_is_not_found(store: &dyn SessionStore) {

@@ -22,6 +22,9 @@ use crate::store::{
 use crate::time::Timestamp;
 use crate::tokens::TokenSet;
 
+/// How often a request waiting for another instance's refresh looks at the store.
+const REFRESH_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// The configured sessions: store, cookie, timeouts, IdP and revocation. Built by
 /// [`SessionConfig::build`]; cheap to clone (shared).
 ///
@@ -316,14 +319,20 @@ impl SessionManager {
         lock
     }
 
-    /// Refreshes the access token of `id`, once however many requests ask together: the
-    /// first takes the per-session lock and calls the IdP; the others wait for the lock, then
-    /// find the fresh tokens in the store.
+    /// Refreshes the access token of `id`, once however many requests ask together, on this
+    /// instance and on every other sharing the store: the first request here takes the
+    /// per-session lock (the others here wait for it); across instances, the one that
+    /// writes a refresh lease into the record (compare-and-swap) calls the IdP, the others
+    /// poll the store until the new tokens are there (or the lease runs out). The refresh
+    /// token is used once: a second use of a rotated one trips the IdP's reuse detection.
     async fn refresh(&self, id: &SessionIdHash) -> Result<Loaded, RefreshOutcome> {
         let lock = self.refresh_lock(id);
         let _guard = lock.lock().await;
         let unavailable = |err: &StoreError| RefreshOutcome::Unavailable(self.unavailable(err));
-        for _attempt in 0..3 {
+        let lease = self.shared.config.refresh_lease;
+        let give_up = tokio::time::Instant::now() + lease.saturating_mul(2);
+        let mut conflicts = 0;
+        loop {
             let record = match self.timed(self.store().load(id)).await {
                 Ok(Some(record)) => record,
                 Ok(None) => return Err(RefreshOutcome::Ended),
@@ -344,6 +353,32 @@ impl SessionManager {
                 self.end(id).await;
                 return Err(RefreshOutcome::Ended);
             };
+            if tokio::time::Instant::now() >= give_up {
+                return Err(self.refresh_unavailable("the session's token refresh takes too long"));
+            }
+            if record.refresh_lease_until.is_some_and(|until| until > now) {
+                // Another instance is at the IdP: wait for its tokens.
+                tokio::time::sleep(REFRESH_POLL).await;
+                continue;
+            }
+            let mut leased = record;
+            leased.refresh_lease_until = Some(now.saturating_add(lease));
+            match self.timed(self.store().update(&leased)).await {
+                Ok(version) => leased.version = version,
+                // Changed meanwhile (app data, or another instance took the lease): reload.
+                Err(err) if err.kind() == StoreErrorKind::Conflict => {
+                    conflicts += 1;
+                    if conflicts > 3 {
+                        return Err(self.refresh_unavailable("the session is changing too fast"));
+                    }
+                    continue;
+                }
+                Err(err) if err.kind() == StoreErrorKind::NotFound => {
+                    return Err(RefreshOutcome::Ended);
+                }
+                Err(err) => return Err(unavailable(&err)),
+            }
+            // This instance holds the lease.
             let fresh = match idp.refresh(&tokens, refresh_token, now).await {
                 Ok(fresh) => fresh,
                 Err(RefreshError::Rejected) => {
@@ -353,37 +388,61 @@ impl SessionManager {
                 }
                 Err(RefreshError::Unavailable(err)) => {
                     tracing::error!(error = %err, "token refresh failed; refusing the request");
-                    return Err(RefreshOutcome::Unavailable(Rejection::unavailable(
-                        "the identity provider is unavailable",
-                        self.shared.config.retry_after,
-                    )));
+                    // Let the next request try at once rather than wait out the lease.
+                    leased.refresh_lease_until = None;
+                    let _ = self.timed(self.store().update(&leased)).await;
+                    return Err(self.refresh_unavailable("the identity provider is unavailable"));
                 }
             };
-            let mut record = record;
-            record.tokens = self.shared.cipher.seal(&fresh, id).map_err(|e| {
-                tracing::error!(error = %e, "no randomness for sealing tokens");
-                RefreshOutcome::Unavailable(Rejection::unavailable(
-                    "the session store is unavailable",
-                    self.shared.config.retry_after,
-                ))
-            })?;
+            return self.store_refreshed(id, leased, fresh).await;
+        }
+    }
+
+    /// Writes the tokens a refresh got into the session, lease released. The refresh token
+    /// they replace is spent: if the record changed meanwhile (app data), the new tokens go
+    /// onto the current record rather than be lost.
+    async fn store_refreshed(
+        &self,
+        id: &SessionIdHash,
+        mut record: SessionRecord,
+        fresh: TokenSet,
+    ) -> Result<Loaded, RefreshOutcome> {
+        let sealed = self.shared.cipher.seal(&fresh, id).map_err(|e| {
+            tracing::error!(error = %e, "no randomness for sealing tokens");
+            self.refresh_unavailable("the session store is unavailable")
+        })?;
+        for _attempt in 0..4 {
+            record.tokens = sealed.clone();
+            record.refresh_lease_until = None;
             match self.timed(self.store().update(&record)).await {
                 Ok(version) => {
                     record.version = version;
                     return Ok(Loaded::with_tokens(Arc::new(record), fresh));
                 }
-                // Changed meanwhile (app data, or another instance refreshed): reload.
-                Err(err) if err.kind() == StoreErrorKind::Conflict => {}
+                Err(err) if err.kind() == StoreErrorKind::Conflict => {
+                    record = match self.timed(self.store().load(id)).await {
+                        Ok(Some(current)) => current,
+                        Ok(None) => return Err(RefreshOutcome::Ended),
+                        Err(err) => {
+                            return Err(RefreshOutcome::Unavailable(self.unavailable(&err)));
+                        }
+                    };
+                }
                 Err(err) if err.kind() == StoreErrorKind::NotFound => {
                     return Err(RefreshOutcome::Ended);
                 }
-                Err(err) => return Err(unavailable(&err)),
+                Err(err) => return Err(RefreshOutcome::Unavailable(self.unavailable(&err))),
             }
         }
-        Err(RefreshOutcome::Unavailable(Rejection::unavailable(
-            "the session is changing too fast",
+        tracing::error!(session = ?id, "could not store refreshed tokens: the session keeps changing");
+        Err(self.refresh_unavailable("the session is changing too fast"))
+    }
+
+    fn refresh_unavailable(&self, reason: &'static str) -> RefreshOutcome {
+        RefreshOutcome::Unavailable(Rejection::unavailable(
+            reason,
             self.shared.config.retry_after,
-        )))
+        ))
     }
 
     /// Ends every session of `subject` on every instance ("log out everywhere"): deletes them,

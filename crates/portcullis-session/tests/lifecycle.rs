@@ -271,6 +271,99 @@ async fn concurrent_refreshes_call_the_token_endpoint_once() {
     );
 }
 
+/// Two app instances sharing one store (as with Redis behind a load balancer): concurrent
+/// requests of one session with an expired access token, spread over both, still make one
+/// refresh at the IdP. A second use of the rotated-away refresh token would trip the IdP's
+/// reuse detection and revoke the whole token family.
+#[tokio::test]
+async fn concurrent_refreshes_on_two_instances_call_the_token_endpoint_once() {
+    let (addr, log) = start_idp().await;
+    let store = memory();
+    let key = EncryptionKey::generate().unwrap();
+    let instance = || {
+        app(SessionConfig::new(store.clone())
+            .with_idp(idp(addr))
+            .with_access_token_expiry(AccessTokenExpiry::Refresh)
+            .with_encryption_key(key.clone())
+            .build()
+            .unwrap())
+    };
+    let (a, b) = (instance(), instance());
+    let cookie = login(
+        &a,
+        "alice",
+        &[("x-refresh", "refresh-0"), ("x-expires-at-offset", "-1")],
+    )
+    .await;
+
+    let requests = (0..20).map(|i| {
+        let app = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let cookie = cookie.clone();
+        tokio::spawn(async move { send(&app, get("/", Some(&cookie))).await })
+    });
+    for handle in requests.collect::<Vec<_>>() {
+        let res = handle.await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{}", res.body());
+        assert_eq!(res.body(), "alice|access-r1");
+    }
+    assert_eq!(
+        log.bodies.lock().unwrap().clone(),
+        vec!["/token grant_type=refresh_token&refresh_token=refresh-0".to_owned()]
+    );
+    assert_eq!(log.token_calls.load(Ordering::SeqCst), 1);
+}
+
+/// The record changes (app data written elsewhere) while a refresh is at the IdP: the new
+/// tokens still land in the session, next to the new data, and the spent refresh token is
+/// never sent again.
+#[tokio::test]
+async fn refreshed_tokens_survive_a_concurrent_write() {
+    let (addr, log) = start_idp().await;
+    let store = memory();
+    let manager = SessionConfig::new(store.clone())
+        .with_idp(idp(addr))
+        .with_access_token_expiry(AccessTokenExpiry::Refresh)
+        .build()
+        .unwrap();
+    let app = app(manager);
+    let cookie = login(
+        &app,
+        "alice",
+        &[("x-refresh", "refresh-0"), ("x-expires-at-offset", "-1")],
+    )
+    .await;
+    let request = tokio::spawn({
+        let (app, cookie) = (app.clone(), cookie.clone());
+        async move { send(&app, get("/", Some(&cookie))).await }
+    });
+    // The IdP answers after 100 ms; meanwhile another writer changes the record.
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    let mut record = store.load(&hash_of(&cookie)).await.unwrap().unwrap();
+    assert!(
+        record.refresh_lease_until.is_some(),
+        "the refresh holds the lease"
+    );
+    record
+        .data
+        .insert("theme".into(), serde_json::json!("dark"));
+    store.update(&record).await.unwrap();
+
+    let res = request.await.unwrap();
+    assert_eq!(res.body(), "alice|access-r1");
+    let stored = store.load(&hash_of(&cookie)).await.unwrap().unwrap();
+    assert_eq!(stored.data["theme"], "dark");
+    assert!(stored.refresh_lease_until.is_none(), "lease released");
+    let StoredTokens::Plain(tokens) = &stored.tokens else {
+        panic!("tokens stored in the clear without a key");
+    };
+    assert_eq!(tokens.refresh_token(), Some("refresh-r1"));
+    assert_eq!(log.token_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        send(&app, get("/", Some(&cookie))).await.body(),
+        "alice|access-r1"
+    );
+}
+
 #[tokio::test]
 async fn a_refused_refresh_ends_the_session() {
     let (addr, log) = start_idp().await;

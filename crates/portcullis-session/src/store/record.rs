@@ -42,6 +42,11 @@ pub struct SessionRecord {
     /// Application data: JSON values by key.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub data: BTreeMap<String, serde_json::Value>,
+    /// While one instance refreshes the tokens at the IdP: until when it may take. Other
+    /// instances wait for the new tokens instead of refreshing too (a second use of a
+    /// rotated refresh token trips the IdP's reuse detection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_lease_until: Option<Timestamp>,
     /// Optimistic-concurrency version, maintained by the store: `create` stores 1, each
     /// successful `update` increments it. `touch` does not change it.
     pub version: u64,
@@ -67,6 +72,7 @@ impl SessionRecord {
             absolute_deadline: now.saturating_add(absolute_lifetime),
             client: None,
             data: BTreeMap::new(),
+            refresh_lease_until: None,
             version: 0,
         }
     }
