@@ -16,9 +16,9 @@
 use bytes::Bytes;
 use http::StatusCode;
 use libfuzzer_sys::fuzz_target;
-use portcullis_fuzz::{MemoryIdp, recent_good_token, runtime, validator};
+use portcullis_fuzz::{MemoryIdp, good_token, runtime, validator};
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: portcullis_fuzz::check_fixture(), |data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
@@ -52,11 +52,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let fuzzed_jwks = mode % 4 != 0;
     // A runtime per input: every background task of the cache ends with it.
-    let token = recent_good_token();
     runtime().block_on(async move {
         let v = validator(idp, discovery);
         let _usable = v.jwks().refresh_now().await;
-        let result = v.validate(&token).await;
+        let result = v.validate(good_token()).await;
         if fuzzed_jwks {
             assert!(
                 result.is_err(),

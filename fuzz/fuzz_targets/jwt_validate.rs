@@ -20,7 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use libfuzzer_sys::fuzz_target;
 use portcullis_fuzz::{AUDIENCE, ISSUER, KID, MemoryIdp, runtime, sign_raw, validator};
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: portcullis_fuzz::check_fixture(), |data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
@@ -34,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
             (sign_raw(header, payload), false)
         }
         _ => {
-            let header = format!(r#"{{"alg":"ES256","kid":"{KID}"}}"#);
+            let header = format!(r#"{{"alg":"EdDSA","kid":"{KID}"}}"#);
             (sign_raw(header.as_bytes(), rest), false)
         }
     };

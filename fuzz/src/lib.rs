@@ -1,4 +1,4 @@
-//! Shared pieces of the fuzz targets: a fixed ES256 key, an in-memory `HttpClient` that
+//! Shared pieces of the fuzz targets: an Ed25519 key, an in-memory `HttpClient` that
 //! serves fixed (or fuzzer-chosen) discovery and JWKS documents, token signing.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
@@ -22,22 +22,21 @@ pub const AUDIENCE: &str = "api";
 /// The kid of the fixed key.
 pub const KID: &str = "k1";
 
-/// The fixed ES256 signing key (generated once per process).
-pub fn key() -> &'static EcdsaKeyPair {
-    static KEY: OnceLock<EcdsaKeyPair> = OnceLock::new();
+/// The signing key every target trusts: Ed25519, generated once per process. Ed25519
+/// signatures are deterministic, so an input signs to the same token every time it runs and
+/// its coverage does not depend on a random nonce.
+pub fn key() -> &'static Ed25519KeyPair {
+    static KEY: OnceLock<Ed25519KeyPair> = OnceLock::new();
     KEY.get_or_init(|| {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap()
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+        Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap()
     })
 }
 
 /// The public JWK of [`key`].
 pub fn jwk() -> Value {
-    let point = key().public_key().as_ref();
-    let (x, y) = point[1..].split_at(32);
-    json!({"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": KID,
-           "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y)})
+    json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": KID,
+           "x": URL_SAFE_NO_PAD.encode(key().public_key().as_ref())})
 }
 
 /// The JWKS holding [`jwk`].
@@ -52,41 +51,21 @@ pub fn sign_raw(header: &[u8], payload: &[u8]) -> String {
         URL_SAFE_NO_PAD.encode(header),
         URL_SAFE_NO_PAD.encode(payload)
     );
-    let sig = key()
-        .sign(&SystemRandom::new(), message.as_bytes())
-        .expect("signing");
+    let sig = key().sign(message.as_bytes());
     format!("{message}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
 }
 
-/// A valid token for [`ISSUER`] / [`AUDIENCE`], freshly signed (expires in 10 minutes).
-pub fn good_token() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let header = json!({"alg": "ES256", "kid": KID, "typ": "at+jwt"}).to_string();
-    let claims =
-        json!({"iss": ISSUER, "sub": "alice", "aud": AUDIENCE, "exp": now + 600, "iat": now})
-            .to_string();
-    sign_raw(header.as_bytes(), claims.as_bytes())
-}
-
-/// [`good_token`], signed again once a minute rather than for every input: the signature
-/// is the same work for every input and not what the targets fuzz.
-pub fn recent_good_token() -> String {
-    static CACHED: std::sync::Mutex<Option<(std::time::Instant, String)>> =
-        std::sync::Mutex::new(None);
-    let mut cached = CACHED
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    match &*cached {
-        Some((at, token)) if at.elapsed() < Duration::from_secs(60) => token.clone(),
-        _ => {
-            let token = good_token();
-            *cached = Some((std::time::Instant::now(), token.clone()));
-            token
-        }
-    }
+/// A valid token for [`ISSUER`] / [`AUDIENCE`] (expires in 2100), the same all process
+/// long.
+pub fn good_token() -> &'static str {
+    static TOKEN: OnceLock<String> = OnceLock::new();
+    TOKEN.get_or_init(|| {
+        let header = json!({"alg": "EdDSA", "kid": KID, "typ": "at+jwt"}).to_string();
+        let claims = json!({"iss": ISSUER, "sub": "alice", "aud": AUDIENCE,
+                            "exp": 4_102_444_800_u64, "iat": 1_700_000_000_u64})
+        .to_string();
+        sign_raw(header.as_bytes(), claims.as_bytes())
+    })
 }
 
 /// A current-thread runtime with paused time, for one input: every task an input's caches
@@ -164,4 +143,19 @@ pub fn validator(idp: MemoryIdp, discovery: bool) -> Validator {
         .with_audience(AUDIENCE)
         .build()
         .expect("a validator")
+}
+
+/// Checks, once at start, that the fixture works: [`good_token`] validates against the fixed
+/// JWKS (else every signed input would fail for the same reason and the target would fuzz
+/// nothing behind the signature check).
+pub fn check_fixture() {
+    runtime().block_on(async {
+        let v = validator(MemoryIdp::fixed(), true);
+        assert!(v.jwks().refresh_now().await, "the fixed JWKS loads");
+        let claims = v
+            .validate(good_token())
+            .await
+            .expect("the good token validates");
+        assert_eq!(claims.subject(), Some("alice"));
+    });
 }
