@@ -26,6 +26,8 @@ pub const DEFAULT_TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Default `Retry-After` of the 503 sent when the store is unavailable.
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// Default most live sessions one subject may have: 100 (a new login ends the oldest).
+pub const DEFAULT_MAX_SESSIONS_PER_SUBJECT: usize = 100;
 /// Default longest time one instance may hold a session's refresh lease: 30 s.
 pub const DEFAULT_REFRESH_LEASE: Duration = Duration::from_secs(30);
 /// Default `Clear-Site-Data` value sent with logout responses.
@@ -111,6 +113,7 @@ pub struct SessionConfig {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) dead_session_is_anonymous: bool,
     pub(crate) refresh_lease: Duration,
+    pub(crate) max_sessions_per_subject: Option<usize>,
 }
 
 impl fmt::Debug for SessionConfig {
@@ -131,6 +134,7 @@ impl fmt::Debug for SessionConfig {
             .field("clock", &self.clock)
             .field("dead_session_is_anonymous", &self.dead_session_is_anonymous)
             .field("refresh_lease", &self.refresh_lease)
+            .field("max_sessions_per_subject", &self.max_sessions_per_subject)
             .finish()
     }
 }
@@ -160,6 +164,7 @@ impl SessionConfig {
             clock: Arc::new(SystemClock),
             dead_session_is_anonymous: false,
             refresh_lease: DEFAULT_REFRESH_LEASE,
+            max_sessions_per_subject: Some(DEFAULT_MAX_SESSIONS_PER_SUBJECT),
         }
     }
 
@@ -256,6 +261,22 @@ impl SessionConfig {
         self
     }
 
+    /// The most live sessions one subject may have at once (default 100): a login beyond it
+    /// ends that subject's oldest sessions. Without a limit, one account logging in again and
+    /// again could fill the store and push other users' sessions out of a bounded one.
+    pub fn with_max_sessions_per_subject(mut self, max: usize) -> Self {
+        self.max_sessions_per_subject = Some(max);
+        self
+    }
+
+    /// No limit on the sessions of one subject (see
+    /// [`with_max_sessions_per_subject`](Self::with_max_sessions_per_subject)); logins then
+    /// skip the check (one store query each).
+    pub fn without_session_limit_per_subject(mut self) -> Self {
+        self.max_sessions_per_subject = None;
+        self
+    }
+
     /// The longest one instance may hold a session's refresh lease (default 30 s): while it
     /// calls the IdP's token endpoint, requests of the same session on any instance wait for
     /// its new tokens rather than use the refresh token a second time. Make it longer than
@@ -304,6 +325,12 @@ impl SessionConfig {
             return Err(ConfigError::new(
                 "session.touch_interval",
                 "the touch interval must be shorter than the idle timeout",
+            ));
+        }
+        if self.max_sessions_per_subject == Some(0) {
+            return Err(ConfigError::new(
+                "session.max_sessions_per_subject",
+                "allow at least one session per subject (or no limit)",
             ));
         }
         if self.refresh_lease.is_zero() {

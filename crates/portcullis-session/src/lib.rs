@@ -34,8 +34,9 @@ pub mod conformance;
 pub use binding::{Binding, BindingLayer};
 pub use config::{
     AccessTokenExpiry, CredentialOrder, DEFAULT_ABSOLUTE_LIFETIME, DEFAULT_CLEAR_SITE_DATA,
-    DEFAULT_COOKIE_NAME, DEFAULT_IDLE_TIMEOUT, DEFAULT_REFRESH_LEASE, DEFAULT_RETRY_AFTER,
-    DEFAULT_STORE_TIMEOUT, DEFAULT_TOUCH_INTERVAL, SessionConfig,
+    DEFAULT_COOKIE_NAME, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SESSIONS_PER_SUBJECT,
+    DEFAULT_REFRESH_LEASE, DEFAULT_RETRY_AFTER, DEFAULT_STORE_TIMEOUT, DEFAULT_TOUCH_INTERVAL,
+    SessionConfig,
 };
 pub use crypto::EncryptionKey;
 pub use error::{SessionError, SessionErrorKind};

@@ -522,6 +522,7 @@ impl SessionManager {
             match self.timed(self.store().create(&record)).await {
                 Ok(version) => {
                     record.version = version;
+                    self.enforce_subject_limit(subject, &hash).await;
                     return Ok((id, record));
                 }
                 Err(err) if err.kind() == StoreErrorKind::AlreadyExists => {}
@@ -532,6 +533,42 @@ impl SessionManager {
             SessionErrorKind::Random,
             "three colliding session IDs",
         ))
+    }
+}
+
+impl SessionManager {
+    /// Ends the oldest sessions of `subject` beyond the per-subject limit, never `keep` (the
+    /// one just created). Best effort: a store error is logged and the login goes on.
+    async fn enforce_subject_limit(&self, subject: &str, keep: &SessionIdHash) {
+        let Some(limit) = self.shared.config.max_sessions_per_subject else {
+            return;
+        };
+        let mut sessions = match self.timed(self.store().sessions_of(subject)).await {
+            Ok(sessions) => sessions,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not check the per-subject session limit");
+                return;
+            }
+        };
+        if sessions.len() <= limit {
+            return;
+        }
+        sessions.retain(|record| record.id_hash != *keep);
+        sessions.sort_by_key(|record| (record.created_at, record.last_seen));
+        let excess = (sessions.len() + 1).saturating_sub(limit);
+        for record in sessions.iter().take(excess) {
+            match self.timed(self.store().delete(&record.id_hash)).await {
+                Ok(_) => {
+                    tracing::info!(session = ?record.id_hash,
+                        "ended the subject's oldest session: over the per-subject limit");
+                    portcullis_core::observe::session_revoked();
+                    self.publish(RevocationEvent::Session(record.id_hash)).await;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not end a session over the limit");
+                }
+            }
+        }
     }
 }
 

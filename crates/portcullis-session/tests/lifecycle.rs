@@ -364,6 +364,60 @@ async fn refreshed_tokens_survive_a_concurrent_write() {
     );
 }
 
+/// One subject logging in again and again keeps at most the per-subject limit of sessions:
+/// each login beyond it ends that subject's oldest; other subjects are untouched.
+#[tokio::test]
+async fn logins_beyond_the_per_subject_limit_end_the_oldest_sessions() {
+    let store = memory();
+    let app = app(SessionConfig::new(store.clone())
+        .with_max_sessions_per_subject(3)
+        .build()
+        .unwrap());
+    let bob = login(&app, "bob", &[]).await;
+    let mut alice = Vec::new();
+    for _ in 0..5 {
+        alice.push(login(&app, "alice", &[]).await);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(store.sessions_of("alice").await.unwrap().len(), 3);
+    for (i, cookie) in alice.iter().enumerate() {
+        let res = send(&app, get("/whoami", Some(cookie))).await;
+        let expected = if i < 2 {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(res.status(), expected, "login {i}");
+    }
+    assert_eq!(
+        send(&app, get("/whoami", Some(&bob))).await.body(),
+        "bob|access-1"
+    );
+
+    // The limit is a default (100), can be lifted, and cannot be zero.
+    let unlimited = app_without_limit(store.clone());
+    for _ in 0..4 {
+        login(&unlimited, "carol", &[]).await;
+    }
+    assert_eq!(store.sessions_of("carol").await.unwrap().len(), 4);
+    assert!(
+        SessionConfig::new(store.clone())
+            .with_max_sessions_per_subject(0)
+            .build()
+            .is_err()
+    );
+    assert!(
+        format!("{:?}", SessionConfig::new(store)).contains("max_sessions_per_subject: Some(100)")
+    );
+}
+
+fn app_without_limit(store: Arc<MemoryStore>) -> App {
+    app(SessionConfig::new(store)
+        .without_session_limit_per_subject()
+        .build()
+        .unwrap())
+}
+
 #[tokio::test]
 async fn a_refused_refresh_ends_the_session() {
     let (addr, log) = start_idp().await;
