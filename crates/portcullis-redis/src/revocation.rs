@@ -397,12 +397,23 @@ impl RedisRevocation {
             .max(1);
         let mut invocation = self.inner.publish_logged.key(&self.inner.log_key);
         invocation
-            .arg(message)
+            .arg(&message)
             .arg(channel)
             .arg(retention)
             .arg(self.inner.settings.log_max_entries);
-        let _id: String = timed(self.inner.timeout, invocation.invoke_async(&mut conn)).await?;
-        Ok(())
+        match timed::<String>(self.inner.timeout, invocation.invoke_async(&mut conn)).await {
+            Ok(_id) => Ok(()),
+            // Redis refused the script itself (streams need Redis 6.2+ or Valkey; the key may
+            // be taken by something else): the event still goes out, without the log.
+            Err(err) if !err.kind().is_transient() => {
+                tracing::warn!(key = %self.inner.log_key, error = %err,
+                    "cannot append to the revocation log; publishing without it");
+                let _receivers: i64 =
+                    timed(self.inner.timeout, conn.publish(channel, message)).await?;
+                Ok(())
+            }
+            Err(err) => Err(err),
+        }
     }
 }
 

@@ -434,3 +434,17 @@ async fn a_log_trimmed_past_what_an_instance_saw_is_a_gap() {
     let replayed = b.revocation.replayed();
     assert!((1..400).contains(&replayed), "replayed {replayed}");
 }
+
+/// A log key Redis cannot append to (here taken by a plain string) does not stop events: they
+/// go out over pub/sub alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_go_out_even_when_the_log_cannot_be_written() {
+    let server = RedisServer::start();
+    let a = Instance::start(&server.url()).await;
+    let b = Instance::start(&server.url()).await;
+    server.raw(&["SET", a.revocation.log_key(), "not a stream"]);
+    let event = RevocationEvent::Subject("eve".into());
+    a.revocation.publish(event.clone()).await.unwrap();
+    b.wait_for(&event).await;
+    assert_eq!(b.count(&event), 1);
+}
