@@ -58,6 +58,17 @@ fn echo()
     })
 }
 
+/// The status a `JwtLayer` on `v` answers for a request bearing `token`.
+async fn status_of(v: &Validator, token: String) -> StatusCode {
+    ServiceBuilder::new()
+        .layer(JwtLayer::new(v.clone()))
+        .service(echo())
+        .oneshot(bearer(&token))
+        .await
+        .unwrap()
+        .status()
+}
+
 fn bearer(token: &str) -> Request<String> {
     Request::get("/")
         .header("authorization", format!("Bearer {token}"))
@@ -243,13 +254,7 @@ async fn anonymous_allowed_only_when_asked_and_policies_still_apply() {
 #[tokio::test]
 async fn revocation_takes_effect_at_once_even_for_cached_tokens() {
     let (idp, key, v) = setup().await;
-    let svc = ServiceBuilder::new()
-        .layer(JwtLayer::new(v.clone()))
-        .service(echo());
-    let status = |token: String| {
-        let svc = svc.clone();
-        async move { svc.oneshot(bearer(&token)).await.unwrap().status() }
-    };
+    let status = |token: String| status_of(&v, token);
     let mut c1 = claims(&idp.issuer());
     c1["sid"] = serde_json::json!("s-1");
     let t1 = key.sign(&c1);
@@ -288,13 +293,7 @@ async fn revocation_takes_effect_at_once_even_for_cached_tokens() {
 #[tokio::test]
 async fn a_late_revocation_keeps_its_own_time() {
     let (idp, key, v) = setup().await;
-    let svc = ServiceBuilder::new()
-        .layer(JwtLayer::new(v.clone()))
-        .service(echo());
-    let status = |token: String| {
-        let svc = svc.clone();
-        async move { svc.oneshot(bearer(&token)).await.unwrap().status() }
-    };
+    let status = |token: String| status_of(&v, token);
     let now = common::now();
     let issued = |sub: &str, sid: &str, iat: u64| {
         let mut c = claims(&idp.issuer());

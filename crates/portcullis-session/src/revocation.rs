@@ -110,12 +110,7 @@ impl Listeners {
 
     /// Calls every listener with `event`.
     pub fn dispatch(&self, event: &RevocationEvent) {
-        let listeners = self
-            .listeners
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        for listener in listeners {
+        for listener in self.snapshot() {
             listener.on_revocation(event);
         }
     }
@@ -123,14 +118,17 @@ impl Listeners {
     /// Calls every listener with `event`, published earlier at `revoked_at` (see
     /// [`RevocationListener::on_replayed_revocation`]).
     pub fn dispatch_replayed(&self, event: &RevocationEvent, revoked_at: SystemTime) {
-        let listeners = self
-            .listeners
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        for listener in listeners {
+        for listener in self.snapshot() {
             listener.on_replayed_revocation(event, revoked_at);
         }
+    }
+
+    /// The listeners, copied out of the lock so that a listener may subscribe another.
+    fn snapshot(&self) -> Vec<Arc<dyn RevocationListener>> {
+        self.listeners
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// How many listeners are registered.

@@ -226,23 +226,34 @@ async fn logout_clears_cookie_session_and_revokes_the_refresh_token() {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// Sessions on `store` that refresh expired access tokens at the local IdP `addr`.
+fn refreshing(store: Arc<dyn SessionStore>, addr: std::net::SocketAddr) -> SessionConfig {
+    SessionConfig::new(store)
+        .with_idp(idp(addr))
+        .with_access_token_expiry(AccessTokenExpiry::Refresh)
+}
+
+/// Logs alice in with an access token that has already expired and refresh token
+/// `refresh-0`: her next request refreshes.
+async fn login_needing_refresh(app: &App) -> String {
+    login(
+        app,
+        "alice",
+        &[("x-refresh", "refresh-0"), ("x-expires-at-offset", "-1")],
+    )
+    .await
+}
+
 #[tokio::test]
 async fn concurrent_refreshes_call_the_token_endpoint_once() {
     let (addr, log) = start_idp().await;
     let store = memory();
-    let manager = SessionConfig::new(store.clone())
-        .with_idp(idp(addr))
-        .with_access_token_expiry(AccessTokenExpiry::Refresh)
+    let manager = refreshing(store.clone(), addr)
         .with_encryption_key(EncryptionKey::generate().unwrap())
         .build()
         .unwrap();
     let app = app(manager);
-    let cookie = login(
-        &app,
-        "alice",
-        &[("x-refresh", "refresh-0"), ("x-expires-at-offset", "-1")],
-    )
-    .await;
+    let cookie = login_needing_refresh(&app).await;
 
     let requests = (0..20).map(|_| {
         let app = app.clone();
@@ -281,20 +292,13 @@ async fn concurrent_refreshes_on_two_instances_call_the_token_endpoint_once() {
     let store = memory();
     let key = EncryptionKey::generate().unwrap();
     let instance = || {
-        app(SessionConfig::new(store.clone())
-            .with_idp(idp(addr))
-            .with_access_token_expiry(AccessTokenExpiry::Refresh)
+        app(refreshing(store.clone(), addr)
             .with_encryption_key(key.clone())
             .build()
             .unwrap())
     };
     let (a, b) = (instance(), instance());
-    let cookie = login(
-        &a,
-        "alice",
-        &[("x-refresh", "refresh-0"), ("x-expires-at-offset", "-1")],
-    )
-    .await;
+    let cookie = login_needing_refresh(&a).await;
 
     let requests = (0..20).map(|i| {
         let app = if i % 2 == 0 { a.clone() } else { b.clone() };
@@ -320,18 +324,9 @@ async fn concurrent_refreshes_on_two_instances_call_the_token_endpoint_once() {
 async fn refreshed_tokens_survive_a_concurrent_write() {
     let (addr, log) = start_idp().await;
     let store = memory();
-    let manager = SessionConfig::new(store.clone())
-        .with_idp(idp(addr))
-        .with_access_token_expiry(AccessTokenExpiry::Refresh)
-        .build()
-        .unwrap();
+    let manager = refreshing(store.clone(), addr).build().unwrap();
     let app = app(manager);
-    let cookie = login(
-        &app,
-        "alice",
-        &[("x-refresh", "refresh-0"), ("x-expires-at-offset", "-1")],
-    )
-    .await;
+    let cookie = login_needing_refresh(&app).await;
     let request = tokio::spawn({
         let (app, cookie) = (app.clone(), cookie.clone());
         async move { send(&app, get("/", Some(&cookie))).await }
@@ -423,18 +418,9 @@ async fn a_refused_refresh_ends_the_session() {
     let (addr, log) = start_idp().await;
     log.reject.store(true, Ordering::SeqCst);
     let store = memory();
-    let manager = SessionConfig::new(store.clone())
-        .with_idp(idp(addr))
-        .with_access_token_expiry(AccessTokenExpiry::Refresh)
-        .build()
-        .unwrap();
+    let manager = refreshing(store.clone(), addr).build().unwrap();
     let app = app(manager);
-    let cookie = login(
-        &app,
-        "alice",
-        &[("x-refresh", "refresh-0"), ("x-expires-at-offset", "-1")],
-    )
-    .await;
+    let cookie = login_needing_refresh(&app).await;
     let res = send(&app, get("/", Some(&cookie))).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert!(clears_cookie(&res));
@@ -445,21 +431,45 @@ async fn a_refused_refresh_ends_the_session() {
 async fn an_unreachable_idp_is_503_not_logged_out() {
     // Port 9 on loopback: nothing listens.
     let store = memory();
-    let manager = SessionConfig::new(store.clone())
-        .with_idp(idp("127.0.0.1:9".parse().unwrap()))
-        .with_access_token_expiry(AccessTokenExpiry::Refresh)
+    let manager = refreshing(store.clone(), "127.0.0.1:9".parse().unwrap())
         .build()
         .unwrap();
     let app = app(manager);
-    let cookie = login(
-        &app,
-        "alice",
-        &[("x-refresh", "refresh-0"), ("x-expires-at-offset", "-1")],
-    )
-    .await;
+    let cookie = login_needing_refresh(&app).await;
     let res = send(&app, get("/", Some(&cookie))).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(store.load(&hash_of(&cookie)).await.unwrap().is_some());
+    let record = store.load(&hash_of(&cookie)).await.unwrap().unwrap();
+    assert!(
+        record.refresh_lease_until.is_none(),
+        "the failed refresh releases its lease, so the next request tries at once"
+    );
+}
+
+/// An instance that took the refresh lease and died never writes new tokens: once the lease
+/// runs out, a request on another instance takes it over and refreshes (once).
+#[tokio::test]
+async fn a_lease_left_by_a_dead_instance_is_taken_over_when_it_runs_out() {
+    let (addr, log) = start_idp().await;
+    let store = memory();
+    let app = app(refreshing(store.clone(), addr)
+        .with_refresh_lease(Duration::from_millis(300))
+        .build()
+        .unwrap());
+    let cookie = login_needing_refresh(&app).await;
+    let mut record = store.load(&hash_of(&cookie)).await.unwrap().unwrap();
+    record.refresh_lease_until =
+        Some(portcullis_session::Timestamp::now().saturating_add(Duration::from_millis(300)));
+    store.update(&record).await.unwrap();
+
+    let started = std::time::Instant::now();
+    let res = send(&app, get("/", Some(&cookie))).await;
+    assert_eq!(res.body(), "alice|access-r1");
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "waited for the lease: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(log.token_calls.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
